@@ -1,0 +1,255 @@
+// pybind11 bindings: the only file that sees Python. It turns Python objects into a GraphDesc
+// (checking their types), and runs the plan with the GIL released.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <thread>
+
+#include "graph/plan.h"
+
+namespace py = pybind11;
+using namespace irnet;
+
+namespace {
+
+std::string as_str(const py::handle& h, const std::string& what) {
+  check(py::isinstance<py::str>(h), what, " must be a string");
+  return h.cast<std::string>();
+}
+
+std::vector<std::string> as_str_list(const py::handle& h, const std::string& what) {
+  check(py::isinstance<py::list>(h) || py::isinstance<py::tuple>(h), what, " must be a list");
+  std::vector<std::string> out;
+  for (const py::handle& item : h) out.push_back(as_str(item, what + " item"));
+  return out;
+}
+
+double as_number(const py::handle& h, const std::string& what) {
+  // bool is an int in Python; both are accepted as numbers.
+  check(py::isinstance<py::int_>(h) || py::isinstance<py::float_>(h), what, " must be a number");
+  if (py::isinstance<py::int_>(h)) {
+    const long long v = h.cast<long long>();
+    return double(v);
+  }
+  return h.cast<double>();
+}
+
+py::handle get(const py::dict& d, const char* key, const std::string& what) {
+  check(d.contains(key), what, ": missing key '", key, "'");
+  return d[key];
+}
+
+OpDesc parse_op(const py::handle& h, size_t index) {
+  const std::string where = "graph op #" + std::to_string(index);
+  check(py::isinstance<py::dict>(h), where, " must be an object");
+  py::dict d = py::reinterpret_borrow<py::dict>(h);
+  OpDesc op;
+  op.type = as_str(get(d, "type", where), where + " type");
+  op.name = d.contains("name") ? as_str(d["name"], where + " name") : where;
+  op.inputs = as_str_list(get(d, "inputs", where), op.where() + " inputs");
+  op.outputs = as_str_list(get(d, "outputs", where), op.where() + " outputs");
+  if (d.contains("attrs")) {
+    check(py::isinstance<py::dict>(d["attrs"]), op.where(), ": attrs must be an object");
+    for (const auto& [k, v] : py::reinterpret_borrow<py::dict>(d["attrs"])) {
+      const std::string key = as_str(k, op.where() + " attribute name");
+      const std::string what = op.where() + " attribute '" + key + "'";
+      std::vector<double> values;
+      if (py::isinstance<py::list>(v) || py::isinstance<py::tuple>(v)) {
+        for (const py::handle& x : v) values.push_back(as_number(x, what));
+      } else {
+        values.push_back(as_number(v, what));
+      }
+      op.attrs[key] = values;
+    }
+  }
+  if (d.contains("params")) {
+    check(py::isinstance<py::dict>(d["params"]), op.where(), ": params must be an object");
+    for (const auto& [k, v] : py::reinterpret_borrow<py::dict>(d["params"]))
+      op.params[as_str(k, op.where() + " param role")] = as_str(v, op.where() + " param name");
+  }
+  return op;
+}
+
+HostTensor parse_tensor(const std::string& name, const py::handle& h) {
+  check(py::isinstance<py::array>(h), "tensor '", name, "' must be a numpy array");
+  py::array a = py::reinterpret_borrow<py::array>(h);
+  HostTensor t;
+  const py::dtype dt = a.dtype();
+  if (dt.is(py::dtype::of<float>())) t.dtype = DType::F32;
+  else if (dt.is(py::dtype::of<uint64_t>())) t.dtype = DType::U64;
+  else if (dt.is(py::dtype::of<int8_t>())) t.dtype = DType::I8;
+  else fail("tensor '", name, "' has unsupported dtype ", std::string(py::str(dt)));
+  int64_t bytes = int64_t(a.itemsize());
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+    t.shape.push_back(int64_t(a.shape(i)));
+    bytes = checked_mul(bytes, int64_t(a.shape(i)), "tensor");
+  }
+  py::array c = py::array::ensure(a, py::array::c_style);
+  t.storage.resize(size_t((bytes + 7) / 8));
+  if (bytes) std::memcpy(t.storage.data(), c.data(), size_t(bytes));
+  return t;
+}
+
+GraphDesc parse_graph(const py::dict& graph, const py::dict& tensors) {
+  GraphDesc g;
+  py::handle inputs = get(graph, "inputs", "graph");
+  check(py::isinstance<py::list>(inputs) && py::len(inputs) == 1, "graph must have exactly one input");
+  check(py::isinstance<py::dict>(inputs[py::int_(0)]), "graph input must be an object");
+  py::dict in = inputs[py::int_(0)].cast<py::dict>();
+  g.input_name = as_str(get(in, "name", "graph input"), "graph input name");
+  check(py::isinstance<py::list>(get(in, "shape", "graph input")), "graph input shape must be a list");
+  for (const py::handle& x : in["shape"]) {
+    const double v = as_number(x, "graph input shape");
+    check(v >= 1 && v <= double(1 << 20) && v == double(int64_t(v)),
+          "graph input shape values must be integers in 1..2^20");
+    g.input_shape.push_back(int64_t(v));
+  }
+  std::vector<std::string> outputs = as_str_list(get(graph, "outputs", "graph"), "graph outputs");
+  check(outputs.size() == 1, "graph must have exactly one output");
+  g.output_name = outputs[0];
+  py::handle ops = get(graph, "ops", "graph");
+  check(py::isinstance<py::list>(ops), "graph ops must be a list");
+  size_t i = 0;
+  for (const py::handle& op : ops) g.ops.push_back(parse_op(op, i++));
+  for (const auto& [k, v] : tensors) {
+    const std::string name = as_str(k, "tensor name");
+    g.tensors[name] = parse_tensor(name, v);
+  }
+  return g;
+}
+
+int resolve_threads(const py::object& n) {
+  if (n.is_none()) {
+    const unsigned hw = std::thread::hardware_concurrency();
+    return hw ? int(hw) : 1;
+  }
+  check(py::isinstance<py::int_>(n) && !py::isinstance<py::bool_>(n), "num_threads must be an int or None");
+  const long long v = n.cast<long long>();
+  check(v >= 1 && v <= 1024, "num_threads must be in 1..1024, got ", v);
+  return int(v);
+}
+
+class Engine {
+ public:
+  Engine(const py::dict& graph, const py::dict& tensors, const py::object& num_threads,
+         const std::string& isa)
+      : plan_(parse_graph(graph, tensors), kernel_config(isa), resolve_threads(num_threads)) {}
+
+  py::array_t<float> run(const py::array& x) const {
+    const int64_t batch = check_input(x);
+    const py::array_t<float, py::array::c_style> c = x;
+    std::vector<float> out;
+    {
+      py::gil_scoped_release release;
+      out = plan_.run(c.data(), batch);
+    }
+    return to_array(out, batch, plan_.output_shape());
+  }
+
+  py::dict run_debug(const py::array& x) const {
+    const int64_t batch = check_input(x);
+    const py::array_t<float, py::array::c_style> c = x;
+    std::map<std::string, std::vector<float>> tensors;
+    {
+      py::gil_scoped_release release;
+      plan_.run(c.data(), batch, &tensors);
+    }
+    py::dict out;
+    const std::map<std::string, Shape> shapes = plan_.tensor_shapes();
+    for (const auto& [name, data] : tensors) out[py::str(name)] = to_array(data, batch, shapes.at(name));
+    return out;
+  }
+
+  // Seconds per step for one run: the per-layer profile.
+  py::list profile(const py::array& x) const {
+    const int64_t batch = check_input(x);
+    const py::array_t<float, py::array::c_style> c = x;
+    std::vector<double> seconds;
+    {
+      py::gil_scoped_release release;
+      plan_.run(c.data(), batch, nullptr, &seconds);
+    }
+    py::list out;
+    for (double s : seconds) out.append(s);
+    return out;
+  }
+
+  py::list steps() const {
+    py::list out;
+    for (const StepInfo& s : plan_.steps()) {
+      py::dict d;
+      d["name"] = s.name;
+      d["type"] = s.type;
+      d["inputs"] = s.inputs;
+      d["output"] = s.output;
+      d["output_shape"] = shape_tuple(s.out_shape);
+      d["binary_macs"] = s.binary_macs;
+      d["float_macs"] = s.float_macs;
+      d["fused"] = s.fused;
+      out.append(d);
+    }
+    return out;
+  }
+
+  py::tuple input_shape() const { return shape_tuple(plan_.input_shape()); }
+  py::tuple output_shape() const { return shape_tuple(plan_.output_shape()); }
+  std::string isa() const { return plan_.kernels().isa; }
+  int num_threads() const { return plan_.num_threads(); }
+
+ private:
+  static py::tuple shape_tuple(const Shape& s) {
+    if (s.spatial) return py::make_tuple(s.c, s.h, s.w);
+    return py::make_tuple(s.c);
+  }
+
+  int64_t check_input(const py::array& x) const {
+    check(x.dtype().is(py::dtype::of<float>()), "input must be float32, got ",
+          std::string(py::str(x.dtype())));
+    const Shape& s = plan_.input_shape();
+    check(x.ndim() == 4, "input must be (N, C, H, W), got ", x.ndim(), " dimensions");
+    check(x.shape(1) == s.c && x.shape(2) == s.h && x.shape(3) == s.w, "input must be (N, ", s.c,
+          ", ", s.h, ", ", s.w, "), got (", x.shape(0), ", ", x.shape(1), ", ", x.shape(2), ", ",
+          x.shape(3), ")");
+    check(x.shape(0) >= 1, "input batch is empty");
+    return int64_t(x.shape(0));
+  }
+
+  static py::array_t<float> to_array(const std::vector<float>& data, int64_t batch, const Shape& s) {
+    std::vector<py::ssize_t> shape{py::ssize_t(batch), py::ssize_t(s.c)};
+    if (s.spatial) {
+      shape.push_back(py::ssize_t(s.h));
+      shape.push_back(py::ssize_t(s.w));
+    }
+    py::array_t<float> out(shape);
+    std::memcpy(out.mutable_data(), data.data(), sizeof(float) * data.size());
+    return out;
+  }
+
+  Plan plan_;
+};
+
+}  // namespace
+
+PYBIND11_MODULE(_engine, m) {
+  m.doc() = "irnet-infer C++ engine (private; use irnet_infer.Model)";
+  py::register_exception<Error>(m, "EngineError", PyExc_ValueError);
+  py::class_<Engine>(m, "Engine")
+      .def(py::init<const py::dict&, const py::dict&, const py::object&, const std::string&>(),
+           py::arg("graph"), py::arg("tensors"), py::arg("num_threads") = py::none(),
+           py::arg("isa") = "")
+      .def("run", &Engine::run, py::arg("x"))
+      .def("run_debug", &Engine::run_debug, py::arg("x"))
+      .def("profile", &Engine::profile, py::arg("x"))
+      .def("steps", &Engine::steps)
+      .def_property_readonly("input_shape", &Engine::input_shape)
+      .def_property_readonly("output_shape", &Engine::output_shape)
+      .def_property_readonly("isa", &Engine::isa)
+      .def_property_readonly("num_threads", &Engine::num_threads);
+  m.def("available_isas", &available_isas, "ISAs this build and CPU can run, best first");
+  m.def("default_threads", [] {
+    const unsigned hw = std::thread::hardware_concurrency();
+    return hw ? int(hw) : 1;
+  });
+}

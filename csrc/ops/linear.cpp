@@ -1,0 +1,53 @@
+// Fully connected layer: y = x W^T + b via SGEMM over the batch.
+#include <cstring>
+
+#include "ops/op.h"
+
+namespace irnet {
+
+namespace {
+
+class Linear final : public Op {
+ public:
+  explicit Linear(const OpDesc& d) : Op(d) {
+    in_f_ = d.int_attr("in_features");
+    out_f_ = d.int_attr("out_features");
+    check(in_f_ >= 1 && out_f_ >= 1, d.where(), ": feature counts must be >= 1");
+  }
+
+  Shape prepare(const std::vector<Shape>& in, const GraphDesc& g) override {
+    expect_inputs(in, 1);
+    check(!in[0].spatial && in[0].c == in_f_, desc_.where(), ": expects a [", in_f_,
+          "] vector, got ", in[0].str(), " (flatten first)");
+    const HostTensor& w = g.param(desc_, "weight", DType::F32, {out_f_, in_f_});
+    weights_t_.resize(size_t(in_f_ * out_f_));
+    for (int64_t o = 0; o < out_f_; ++o)
+      for (int64_t i = 0; i < in_f_; ++i)
+        weights_t_[size_t(i * out_f_ + o)] = w.data<float>()[o * in_f_ + i];
+    bias_.assign(size_t(out_f_), 0.0f);
+    if (desc_.has_param("bias"))
+      std::memcpy(bias_.data(), g.param(desc_, "bias", DType::F32, {out_f_}).data<float>(),
+                  sizeof(float) * size_t(out_f_));
+    return Shape{out_f_, 1, 1, false};
+  }
+
+  int64_t float_macs() const override { return in_f_ * out_f_; }
+
+  void run(const RunArgs& a) const override {
+    a.kernels->sgemm(size_t(a.batch), size_t(out_f_), size_t(in_f_), a.in[0], size_t(in_f_),
+                     weights_t_.data(), size_t(out_f_), a.out, size_t(out_f_));
+    for (int64_t n = 0; n < a.batch; ++n)
+      for (int64_t o = 0; o < out_f_; ++o) a.out[n * out_f_ + o] += bias_[size_t(o)];
+  }
+
+ private:
+  int64_t in_f_ = 0, out_f_ = 0;
+  std::vector<float> weights_t_;  // [in][out]
+  std::vector<float> bias_;
+};
+
+}  // namespace
+
+std::unique_ptr<Op> make_linear(const OpDesc& d) { return std::make_unique<Linear>(d); }
+
+}  // namespace irnet

@@ -1,0 +1,57 @@
+// Operator lifecycle: construct (read attributes) -> prepare (check input shapes, one-time setup
+// such as weight repacking) -> run (many times, concurrently: run is const).
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "graph/desc.h"
+#include "kernels/config.h"
+#include "ops/shape.h"
+
+namespace irnet {
+
+struct RunArgs {
+  std::vector<const float*> in;  // one pointer per input, batch-major
+  float* out;
+  int64_t batch;
+  const KernelConfig* kernels;
+  int num_threads;
+};
+
+class Op {
+ public:
+  explicit Op(const OpDesc& desc) : desc_(desc) {}
+  virtual ~Op() = default;
+  virtual Shape prepare(const std::vector<Shape>& in, const GraphDesc& graph) = 0;
+  virtual void run(const RunArgs& args) const = 0;
+  // Conv-like ops absorb a following per-channel affine map y = x * scale + shift.
+  virtual bool fold_affine(const std::vector<float>& /*scale*/, const std::vector<float>& /*shift*/) {
+    return false;
+  }
+  // An op that is a per-channel affine map (batch_norm) states it, so the plan can fold it.
+  virtual bool as_affine(std::vector<float>* /*scale*/, std::vector<float>* /*shift*/) const {
+    return false;
+  }
+  // Binary MACs and float MACs per sample, for reports.
+  virtual int64_t binary_macs() const { return 0; }
+  virtual int64_t float_macs() const { return 0; }
+  const OpDesc& desc() const { return desc_; }
+
+ protected:
+  void expect_inputs(const std::vector<Shape>& in, size_t n) const {
+    check(in.size() == n, desc_.where(), ": expects ", n, " input(s), got ", in.size());
+  }
+  OpDesc desc_;
+};
+
+std::unique_ptr<Op> create_op(const OpDesc& desc);
+
+// Shared geometry of 2-D windows (convolution and pooling).
+struct Window {
+  int64_t kh, kw, sh, sw, ph, pw;
+  static Window from(const OpDesc& d);
+  // Output size of a window sliding over a map, checked to be at least 1.
+  Shape output(const OpDesc& d, const Shape& in, int64_t out_channels) const;
+};
+
+}  // namespace irnet

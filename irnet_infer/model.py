@@ -1,0 +1,179 @@
+"""`Model`: load an `.irb` file once, then predict many times."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from irnet_infer import _engine
+from irnet_infer.format import IrbFormatError, read_irb
+from irnet_infer.preprocess import load_image, pil_to_array, preprocess_image
+
+# A batch whose engine buffers would pass this is refused before anything is allocated.
+DEFAULT_MAX_BATCH_BYTES = 4 * 1024**3
+
+
+def default_num_threads() -> int:
+    """Physical cores available to this process: hyper-threads share one popcount unit, so
+    counting them only adds contention."""
+    try:
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:
+        available = os.cpu_count() or 1
+    try:
+        siblings = set()
+        for cpu in os.sched_getaffinity(0):
+            path = f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list"
+            with open(path) as f:
+                siblings.add(f.read().strip())
+        return max(1, min(available, len(siblings)))
+    except (OSError, AttributeError):
+        return max(1, available)
+
+
+class Model:
+    """A converted IR-Net model, ready to run.
+
+    Args:
+        path: the `.irb` file written by `python -m export.convert`.
+        num_threads: OpenMP threads per call; default: the physical cores available.
+        isa: force a kernel set (`"avx512"`, `"avx2"`, `"neon"`, `"scalar"`); default: the
+            `IRNET_ISA` environment variable, else the best this CPU runs.
+        max_batch_bytes: refuse batches whose engine buffers would exceed this.
+    """
+
+    def __init__(self, path: str | os.PathLike, num_threads: int | None = None, isa: str | None = None,
+                 max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES):
+        if num_threads is not None and (isinstance(num_threads, bool) or not isinstance(num_threads, int)
+                                        or not 1 <= num_threads <= 1024):
+            raise ValueError(f"num_threads must be an int in 1..1024 or None, got {num_threads!r}")
+        if isa is not None and not isinstance(isa, str):
+            raise ValueError(f"isa must be a string or None, got {isa!r}")
+        self.path = os.fspath(path)
+        f = read_irb(self.path)
+        self.preprocess_settings = f.preprocess
+        self.classes = f.classes
+        self.producer = f.producer
+        self.graph = f.graph
+        self.max_batch_bytes = int(max_batch_bytes)
+        try:
+            self._engine = _engine.Engine(f.graph, f.tensors, num_threads or default_num_threads(), isa or "")
+        except ValueError as e:
+            if "ISA" in str(e):
+                raise
+            raise IrbFormatError(f"{self.path}: {e}") from None
+        self._arena_bytes_per_sample = self._estimate_bytes_per_sample()
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one input."""
+        return tuple(self._engine.input_shape)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return tuple(self._engine.output_shape)
+
+    @property
+    def num_threads(self) -> int:
+        return self._engine.num_threads
+
+    @property
+    def isa(self) -> str:
+        """The kernel set this model runs with."""
+        return self._engine.isa
+
+    def predict(self, x: Any) -> np.ndarray:
+        """Run the network.
+
+        `x` is a float array (N, C, H, W) or (C, H, W) taken as the network input as is; or a
+        uint8 (H, W, C) image, a PIL image, or an image path, preprocessed with the file's
+        settings. Returns float32 (N, classes), or (classes,) for one unbatched input.
+        """
+        batch, unbatched = self._to_batch(x)
+        out = self._engine.run(batch)
+        return out[0] if unbatched else out
+
+    def run_debug(self, x: Any) -> dict[str, np.ndarray]:
+        """Every tensor the engine computes, by graph name, in PyTorch layout (N, C, H, W) or
+        (N, F). A batch_norm folded into the convolution before it has no tensor of its own:
+        the convolution's output carries the batch_norm's name."""
+        batch, _ = self._to_batch(x)
+        return dict(self._engine.run_debug(batch))
+
+    def profile(self, x: Any) -> list[dict]:
+        """Seconds spent in each engine step for one run, with the step's description."""
+        batch, _ = self._to_batch(x)
+        seconds = self._engine.profile(batch)
+        steps = self._engine.steps()
+        return [dict(step, seconds=s) for step, s in zip(steps, seconds)]
+
+    def steps(self) -> list[dict]:
+        """The planned steps: name, type, inputs, output, output_shape, MACs, fused ops."""
+        return list(self._engine.steps())
+
+    def summary(self) -> str:
+        lines = [f"irnet-infer model {self.path}",
+                 f"  arch: {self.producer.get('arch', '?')}   input: {self.input_shape}   "
+                 f"output: {self.output_shape}   isa: {self.isa}   threads: {self.num_threads}"]
+        binary = floats = 0
+        for s in self.steps():
+            binary += s["binary_macs"]
+            floats += s["float_macs"]
+            fused = f" (+{', '.join(s['fused'])})" if s["fused"] else ""
+            lines.append(f"  {s['type']:<16} {s['name'] + fused:<40} -> {tuple(s['output_shape'])}")
+        total = binary + floats
+        share = 100.0 * binary / total if total else 0.0
+        lines.append(f"  MACs: {binary / 1e6:.1f} M binary, {floats / 1e6:.1f} M float ({share:.1f}% binary)")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"Model({self.path!r}, input_shape={self.input_shape}, isa={self.isa!r}, num_threads={self.num_threads})"
+
+    # -- input handling -------------------------------------------------------------------------
+
+    def _estimate_bytes_per_sample(self) -> int:
+        c, h, w = self.input_shape
+        biggest = c * h * w
+        for s in self._engine.steps():
+            n = 1
+            for d in s["output_shape"]:
+                n *= d
+            biggest = max(biggest, n)
+        # Live buffers plus per-op scratch (im2col) stay within a few times the largest tensor
+        # times the largest kernel window; 32x is a safe, simple bound.
+        return 4 * biggest * 32
+
+    def _to_batch(self, x: Any) -> tuple[np.ndarray, bool]:
+        if isinstance(x, (str, os.PathLike)):
+            x = load_image(x)
+        elif type(x).__module__.startswith("PIL.") and hasattr(x, "convert"):
+            x = pil_to_array(x)
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"predict takes a numpy array, a PIL image or an image path, got {type(x).__name__}")
+        if x.dtype == np.uint8:
+            if x.ndim == 3:
+                return preprocess_image(x, self.preprocess_settings)[None], True
+            if x.ndim == 4:
+                if x.shape[0] == 0:
+                    raise ValueError("empty batch: the input has 0 images")
+                return np.stack([preprocess_image(i, self.preprocess_settings) for i in x]), False
+            raise ValueError(f"a uint8 input must be an (H, W, C) image or (N, H, W, C) images, got shape {x.shape}")
+        if x.dtype.kind != "f":
+            raise TypeError(f"unsupported input dtype {x.dtype}: use float32 (network input) or uint8 (images)")
+        unbatched = x.ndim == 3
+        if unbatched:
+            x = x[None]
+        if x.ndim != 4:
+            raise ValueError(f"input must be (N, C, H, W) or (C, H, W), got shape {x.shape}")
+        if tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(f"input must be (N, {', '.join(map(str, self.input_shape))}), got shape {x.shape}")
+        if x.shape[0] == 0:
+            raise ValueError("empty batch: the input has 0 samples")
+        if x.shape[0] * self._arena_bytes_per_sample > self.max_batch_bytes:
+            raise ValueError(f"batch of {x.shape[0]} needs about {x.shape[0] * self._arena_bytes_per_sample / 2**30:.1f} GiB "
+                             f"of engine buffers, over max_batch_bytes={self.max_batch_bytes}; split the batch")
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if not np.isfinite(x).all():
+            raise ValueError("input contains NaN or Inf; the engine refuses non-finite inputs")
+        return x, unbatched

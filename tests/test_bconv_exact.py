@@ -1,0 +1,61 @@
+"""Binary convolution integers equal torch.nn.functional.conv2d on the same +/-1 tensors."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import irnet_infer
+from irnet_infer import _engine
+from irnet_infer.format import pack_signs, unpack_signs
+
+ISAS = irnet_infer.available_isas()
+
+
+def bconv_engine(cin, cout, k, stride, pad, h, w, isa, threads=1, seed=0):
+    rng = np.random.default_rng(seed)
+    weights = rng.choice([-1.0, 1.0], size=(cout, cin, k, k)).astype(np.float32)
+    graph = {
+        "inputs": [{"name": "x", "shape": [cin, h, w]}],
+        "outputs": ["y"],
+        "ops": [{"type": "bconv2d", "name": "conv", "inputs": ["x"], "outputs": ["y"],
+                 "attrs": {"in_channels": cin, "out_channels": cout, "kernel_size": [k, k],
+                           "stride": [stride, stride], "padding": [pad, pad]},
+                 "params": {"weight_bits": "w", "shift": "s"}}],
+    }
+    tensors = {"w": pack_signs(weights), "s": np.zeros(cout, np.int8)}
+    return _engine.Engine(graph, tensors, threads, isa), weights
+
+
+SHAPES = [(cin, k, stride, pad) for cin in (3, 16, 63, 64, 65, 130)
+          for (k, pad) in ((1, 0), (3, 0), (3, 1)) for stride in (1, 2)]
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("cin,k,stride,pad", SHAPES)
+def test_bconv_matches_torch(isa, cin, k, stride, pad):
+    cout, h, w = 19, 9, 7
+    engine, weights = bconv_engine(cin, cout, k, stride, pad, h, w, isa)
+    x = np.random.default_rng(1).standard_normal((2, cin, h, w)).astype(np.float32)
+    x[0, 0, 0, :3] = [0.0, -0.0, -1e-30]  # the sign rule at zero: 0 and -0 are +1
+    signs = torch.from_numpy(np.where(x < 0, -1.0, 1.0).astype(np.float32))
+    want = F.conv2d(signs, torch.from_numpy(weights), stride=stride, padding=pad).numpy()
+    got = engine.run(x)
+    assert got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_bconv_same_integers_for_every_thread_count_and_isa(threads):
+    x = np.random.default_rng(2).standard_normal((3, 65, 12, 12)).astype(np.float32)
+    results = [bconv_engine(65, 70, 3, 1, 1, 12, 12, isa, threads)[0].run(x) for isa in ISAS]
+    base = bconv_engine(65, 70, 3, 1, 1, 12, 12, "scalar", 1)[0].run(x)
+    for r in results:
+        np.testing.assert_array_equal(r, base)
+
+
+def test_pack_unpack_roundtrip():
+    w = np.random.default_rng(3).standard_normal((5, 130, 3, 3)).astype(np.float32)
+    packed = pack_signs(w)
+    assert packed.shape == (5, 3, 3, 3) and packed.dtype == np.uint64
+    assert not (packed[..., -1] >> np.uint64(2)).any()  # tail bits beyond Cin=130 are 0
+    np.testing.assert_array_equal(unpack_signs(packed, 130), np.where(w < 0, -1.0, 1.0))
