@@ -67,14 +67,21 @@ def load_model(source, arch=None, num_classes=None, input_size=None):
     if arch is None:
         raise ValueError("architecture unknown: pass --arch (one of "
                          f"{', '.join(sorted(MODELS))})")
-    state = load_checkpoint_state(state)
+    state = load_checkpoint_state(state, arch)
     kwargs = dict(ckpt.get("arch_kwargs") or {})
     pre = ckpt.get("preprocess")
     num_classes = (num_classes or kwargs.get("num_classes")
                    or infer_num_classes(arch, state))
     input_size = input_size or kwargs.get("input_size") or (pre or {}).get("input_size")
     model = create_model(arch, num_classes=num_classes, input_size=input_size)
-    result = model.load_state_dict(state, strict=False)
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # shape mismatches; torch's message spans many lines
+        details = [l.strip() for l in str(e).splitlines() if "size mismatch" in l]
+        raise ValueError(f"state_dict does not match arch '{arch}': "
+                         f"{details[0] if details else str(e).splitlines()[0]}"
+                         + (f" (and {len(details) - 1} more)" if len(details) > 1 else "")
+                         ) from None
     if result.missing_keys or result.unexpected_keys:
         raise ValueError(f"state_dict does not match arch '{arch}': "
                          f"missing {result.missing_keys[:5]}, "

@@ -180,16 +180,20 @@ def create_model(name, num_classes=None, input_size=None):
     return MODELS[name](num_classes=num_classes, input_size=input_size)
 
 
-def load_checkpoint_state(state_dict):
+def load_checkpoint_state(state_dict, arch=None):
     """An official state_dict made loadable: strip DataParallel's `module.` prefix and drop
-    `bn3.*` (the official ImageNet ResNet defines bn3 but its forward never uses it)."""
+    `bn3.*` of the official ImageNet ResNet (defined there, never used by its forward).
+    Without `arch`, a state_dict is taken as an ImageNet ResNet when it has `fc.weight` and
+    `layer1.*` keys (VGG-Small has a real bn3 and no layer1)."""
     out = {}
     for key, value in state_dict.items():
-        if key.startswith("module."):
-            key = key[len("module."):]
-        if key.startswith("bn3."):
-            continue
-        out[key] = value
+        out[key[len("module."):] if key.startswith("module.") else key] = value
+    if arch is None:
+        imagenet_resnet = "fc.weight" in out and any(k.startswith("layer1.") for k in out)
+    else:
+        imagenet_resnet = arch in ("resnet18", "resnet34")
+    if imagenet_resnet:
+        out = {k: v for k, v in out.items() if not k.startswith("bn3.")}
     return out
 
 

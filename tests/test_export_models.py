@@ -63,6 +63,9 @@ def test_official_style_checkpoint_loads():
     cleaned = load_checkpoint_state(state)
     assert not any(k.startswith(("module.", "bn3.")) for k in cleaned)
     _model("resnet18").load_state_dict(cleaned)  # strict
+    assert load_checkpoint_state(state, "resnet18") == cleaned
+    vgg = {f"module.{k}": v for k, v in _model("vgg_small").state_dict().items()}
+    _model("vgg_small").load_state_dict(load_checkpoint_state(vgg))  # its bn3 is kept
 
 
 def test_create_model_arguments():
