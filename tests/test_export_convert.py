@@ -294,3 +294,38 @@ def test_convert_module_imagenet_preprocess(tmp_path, irb_writer):
     pre = result["preprocess"]
     assert pre["resize"] == 256 and pre["input_size"] == [3, 224, 224]
     assert pre["mean"] == [0.485, 0.456, 0.406]
+
+
+class _OfficialStyleHead(nn.Module):
+    """The official code's idioms: size-derived pool kernel, view(N, -1), F.max_pool2d,
+    a no-op Sequential, eval-mode dropout, iadd and ReLU."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = IRConv2d(3, 8, 3, padding=1, bias=True)
+        self.shortcut = nn.Sequential()
+        self.drop = nn.Dropout(0.5)
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x):
+        out = F.max_pool2d(self.conv(x), 2)
+        out += self.shortcut(out)
+        out = F.relu(out)
+        out = F.avg_pool2d(out, out.size()[3])
+        out = self.drop(out.view(out.size(0), -1))
+        return F.log_softmax(self.fc(out), dim=1)
+
+
+def test_official_idioms_fold_and_execute():
+    torch.manual_seed(0)
+    model = _OfficialStyleHead().eval()
+    graph, tensors = export_graph(model, (3, 8, 8))
+    types_ = [op["type"] for op in graph["ops"]]
+    assert types_ == ["bconv2d", "max_pool2d", "add", "relu", "global_avg_pool", "flatten",
+                      "linear", "log_softmax"]
+    assert graph["ops"][1]["attrs"] == {"kernel_size": [2, 2], "stride": [2, 2],
+                                        "padding": [0, 0]}
+    x = torch.randn(3, 3, 8, 8)
+    with torch.no_grad():
+        env = _run_graph(graph, tensors, x)
+    torch.testing.assert_close(env[graph["outputs"][0]], reference_forward(model, x))
