@@ -329,3 +329,22 @@ def test_official_idioms_fold_and_execute():
     with torch.no_grad():
         env = _run_graph(graph, tensors, x)
     torch.testing.assert_close(env[graph["outputs"][0]], reference_forward(model, x))
+
+
+def _engine_available():
+    try:
+        import irnet_infer
+        return hasattr(irnet_infer.Model, "run_debug")
+    except ImportError:
+        return False
+
+
+@pytest.mark.skipif(not _engine_available(), reason="irnet_infer engine not built")
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_engine_matches_reference(tmp_path, name):
+    from export.check import check_file
+    model = _randomize_bn(create_model(name, input_size=SMALL_INPUT.get(name))).eval()
+    path = str(tmp_path / f"{name}.irb")
+    convert(model, path, arch=name)
+    report = check_file(path, model, model.input_size, batch=4)
+    assert report["ok"], report
