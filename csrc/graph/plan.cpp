@@ -50,7 +50,7 @@ Plan::Plan(const GraphDesc& g, const KernelConfig& kernels, int num_threads)
             "' is already used by another op");
     }
     step.op = create_op(d);
-    Shape out = step.op->prepare(shapes, g);
+    Shape out = step.op->prepare(shapes, g, kernels);
     checked_mul(out.numel(), 1, "output");
     check(out.numel() <= (int64_t(1) << 31), d.where(), ": output is too large");
     check(ids.count(d.outputs[0]) == 0, d.where(), ": output '", d.outputs[0],

@@ -1,5 +1,5 @@
 // Sign + bit-pack of float activations along channels, 64 channels per word.
-// Bit 1 means -1 (x < 0), bit 0 means +1 (x >= 0, so 0.0 and -0.0 are +1).
+// Bit 1 means -1 (x < 0), bit 0 means +1 (x >= 0, so 0.0 and -0.0 are +1; NaN is +1).
 // Unused tail bits of the last word are 0.
 #pragma once
 #include <cstddef>
@@ -7,11 +7,13 @@
 
 namespace irnet {
 
-// rows x channels floats (row stride `channels`) -> rows x words_per_row words.
+// rows x channels floats (row stride `channels`) -> rows x words_for(channels) words.
 using BitpackFn = void (*)(const float* x, size_t rows, size_t channels, uint64_t* out);
 
 inline size_t words_for(size_t channels) { return (channels + 63) / 64; }
 
 void irn_bitpack_ukernel__scalar(const float* x, size_t rows, size_t channels, uint64_t* out);
+void irn_bitpack_ukernel__avx512(const float* x, size_t rows, size_t channels, uint64_t* out);
+void irn_bitpack_ukernel__avx2(const float* x, size_t rows, size_t channels, uint64_t* out);
 
 }  // namespace irnet

@@ -12,7 +12,7 @@ namespace irnet {
 struct KernelConfig {
   const char* isa;  // "scalar", "avx2", "avx512", "neon"
   BitpackFn bitpack;
-  BgemmFn bgemm;
+  BgemmKernel bgemm;
   SgemmFn sgemm;
 };
 

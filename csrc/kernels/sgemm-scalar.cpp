@@ -4,7 +4,7 @@ namespace irnet {
 
 // i-k-j order: the inner loop runs along contiguous rows of B and C, so the compiler can
 // vectorize it even in this portable version.
-void irn_sgemm_ukernel__scalar(size_t m, size_t n, size_t k, const float* a, size_t lda,
+void irn_sgemm_ukernel_1xN__scalar(size_t m, size_t n, size_t k, const float* a, size_t lda,
                                const float* b, size_t ldb, float* c, size_t ldc) {
   for (size_t i = 0; i < m; ++i) {
     float* ci = c + i * ldc;

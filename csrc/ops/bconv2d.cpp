@@ -20,7 +20,7 @@ class BConv2d final : public Op {
     check(cin_ >= 1 && cout_ >= 1, d.where(), ": channel counts must be >= 1");
   }
 
-  Shape prepare(const std::vector<Shape>& in, const GraphDesc& g) override {
+  Shape prepare(const std::vector<Shape>& in, const GraphDesc& g, const KernelConfig& k) override {
     expect_inputs(in, 1);
     check(in[0].spatial && in[0].c == cin_, desc_.where(), ": expects ", cin_,
           " input channels, got ", in[0].str());
@@ -54,6 +54,7 @@ class BConv2d final : public Op {
       const HostTensor& b = g.param(desc_, "bias", DType::F32, {cout_});
       std::memcpy(bias_.data(), b.data<float>(), sizeof(float) * size_t(cout_));
     }
+    packed_ = bgemm_pack_b(size_t(cout_), size_t(k_words_), k.bgemm.nr, weights_.data());
     return out_;
   }
 
@@ -88,8 +89,8 @@ class BConv2d final : public Op {
 #pragma omp parallel for num_threads(a.num_threads) schedule(static)
     for (int64_t b = 0; b < blocks; ++b) {
       const int64_t r0 = b * block, rows = std::min(block, m - r0);
-      k.bgemm(size_t(rows), size_t(cout_), size_t(k_words_), lhs + r0 * k_words_, weights_.data(),
-              count.data() + r0 * cout_, size_t(cout_));
+      k.bgemm.run(size_t(rows), size_t(cout_), size_t(k_words_), lhs + r0 * k_words_,
+                  size_t(k_words_), packed_.data(), count.data() + r0 * cout_, size_t(cout_));
       transform(count.data(), r0, rows, a.out);
     }
   }
@@ -145,6 +146,7 @@ class BConv2d final : public Op {
   int64_t cin_ = 0, cout_ = 0, words_ = 0, taps_ = 0, k_words_ = 0;
   Shape in_, out_;
   std::vector<uint64_t> weights_;  // [Cout][kh][kw][words], as in the file
+  std::vector<uint64_t> packed_;   // the same, in the GEMM kernel's panels
   std::vector<int32_t> tap_sum_;   // [Cout][kh*kw]: sum of +/-1 weights of each tap
   std::vector<float> mul_, bias_;  // per output channel
 };

@@ -16,7 +16,7 @@ class Conv2d final : public Op {
     check(cin_ >= 1 && cout_ >= 1, d.where(), ": channel counts must be >= 1");
   }
 
-  Shape prepare(const std::vector<Shape>& in, const GraphDesc& g) override {
+  Shape prepare(const std::vector<Shape>& in, const GraphDesc& g, const KernelConfig& k) override {
     expect_inputs(in, 1);
     check(in[0].spatial && in[0].c == cin_, desc_.where(), ": expects ", cin_,
           " input channels, got ", in[0].str());

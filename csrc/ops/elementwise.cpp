@@ -15,7 +15,7 @@ class Clamp final : public Op {
     hi_ = float(d.float_attr("max_val"));
     check(lo_ <= hi_, d.where(), ": min_val must be <= max_val");
   }
-  Shape prepare(const std::vector<Shape>& in, const GraphDesc&) override {
+  Shape prepare(const std::vector<Shape>& in, const GraphDesc&, const KernelConfig&) override {
     expect_inputs(in, 1);
     shape_ = in[0];
     return shape_;
@@ -37,7 +37,7 @@ class Clamp final : public Op {
 class Add final : public Op {
  public:
   using Op::Op;
-  Shape prepare(const std::vector<Shape>& in, const GraphDesc&) override {
+  Shape prepare(const std::vector<Shape>& in, const GraphDesc&, const KernelConfig&) override {
     expect_inputs(in, 2);
     check(in[0] == in[1], desc_.where(), ": input shapes differ: ", in[0].str(), " and ",
           in[1].str());

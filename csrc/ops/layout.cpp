@@ -11,7 +11,7 @@ namespace {
 class Flatten final : public Op {
  public:
   using Op::Op;
-  Shape prepare(const std::vector<Shape>& in, const GraphDesc&) override {
+  Shape prepare(const std::vector<Shape>& in, const GraphDesc&, const KernelConfig&) override {
     expect_inputs(in, 1);
     in_ = in[0];
     return Shape{in_.numel(), 1, 1, false};
@@ -38,7 +38,7 @@ class ShortcutA final : public Op {
     check(stride_ >= 1, d.where(), ": stride must be >= 1");
     check(before_ >= 0 && after_ >= 0, d.where(), ": channel padding must be >= 0");
   }
-  Shape prepare(const std::vector<Shape>& in, const GraphDesc&) override {
+  Shape prepare(const std::vector<Shape>& in, const GraphDesc&, const KernelConfig&) override {
     expect_inputs(in, 1);
     check(in[0].spatial, desc_.where(), ": expects a [C,H,W] map, got ", in[0].str());
     in_ = in[0];

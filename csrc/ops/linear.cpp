@@ -15,7 +15,7 @@ class Linear final : public Op {
     check(in_f_ >= 1 && out_f_ >= 1, d.where(), ": feature counts must be >= 1");
   }
 
-  Shape prepare(const std::vector<Shape>& in, const GraphDesc& g) override {
+  Shape prepare(const std::vector<Shape>& in, const GraphDesc& g, const KernelConfig& k) override {
     expect_inputs(in, 1);
     check(!in[0].spatial && in[0].c == in_f_, desc_.where(), ": expects a [", in_f_,
           "] vector, got ", in[0].str(), " (flatten first)");

@@ -10,7 +10,7 @@ namespace {
 class LogSoftmax final : public Op {
  public:
   using Op::Op;
-  Shape prepare(const std::vector<Shape>& in, const GraphDesc&) override {
+  Shape prepare(const std::vector<Shape>& in, const GraphDesc&, const KernelConfig&) override {
     expect_inputs(in, 1);
     check(!in[0].spatial, desc_.where(), ": expects a vector, got ", in[0].str());
     shape_ = in[0];

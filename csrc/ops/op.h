@@ -22,7 +22,8 @@ class Op {
  public:
   explicit Op(const OpDesc& desc) : desc_(desc) {}
   virtual ~Op() = default;
-  virtual Shape prepare(const std::vector<Shape>& in, const GraphDesc& graph) = 0;
+  virtual Shape prepare(const std::vector<Shape>& in, const GraphDesc& graph,
+                        const KernelConfig& kernels) = 0;
   virtual void run(const RunArgs& args) const = 0;
   // Conv-like ops absorb a following per-channel affine map y = x * scale + shift.
   virtual bool fold_affine(const std::vector<float>& /*scale*/, const std::vector<float>& /*shift*/) {

@@ -15,7 +15,7 @@ class Pool2d final : public Op {
           ": padding must be at most half the kernel size");
     if (!is_max) include_pad_ = d.int_attr("count_include_pad") != 0;
   }
-  Shape prepare(const std::vector<Shape>& in, const GraphDesc&) override {
+  Shape prepare(const std::vector<Shape>& in, const GraphDesc&, const KernelConfig&) override {
     expect_inputs(in, 1);
     in_ = in[0];
     out_ = win_.output(desc_, in_, in_.c);
@@ -59,7 +59,7 @@ class Pool2d final : public Op {
 class GlobalAvgPool final : public Op {
  public:
   using Op::Op;
-  Shape prepare(const std::vector<Shape>& in, const GraphDesc&) override {
+  Shape prepare(const std::vector<Shape>& in, const GraphDesc&, const KernelConfig&) override {
     expect_inputs(in, 1);
     check(in[0].spatial, desc_.where(), ": expects a [C,H,W] map, got ", in[0].str());
     in_ = in[0];

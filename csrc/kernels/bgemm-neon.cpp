@@ -1,0 +1,59 @@
+// NEON (aarch64): veorq + vcntq_u8 into byte counters, widened with pairwise adds
+// (vpaddlq) before they can overflow (31 words x at most 8 bits per byte < 256).
+#include <arm_neon.h>
+
+#include "kernels/bgemm.h"
+
+namespace irnet {
+
+namespace {
+
+constexpr size_t NR = 8;
+constexpr size_t kFlush = 31;
+
+template <size_t MR>
+inline void tile(size_t k_words, const uint64_t* a, size_t lda, const uint64_t* panel,
+                 int32_t* count, size_t ldc, size_t cols) {
+  uint64x2_t total[MR][4];
+  for (size_t i = 0; i < MR; ++i)
+    for (size_t v = 0; v < 4; ++v) total[i][v] = vdupq_n_u64(0);
+  for (size_t k0 = 0; k0 < k_words; k0 += kFlush) {
+    const size_t k1 = k0 + kFlush < k_words ? k0 + kFlush : k_words;
+    uint8x16_t bytes[MR][4];
+    for (size_t i = 0; i < MR; ++i)
+      for (size_t v = 0; v < 4; ++v) bytes[i][v] = vdupq_n_u8(0);
+    for (size_t k = k0; k < k1; ++k) {
+      uint64x2_t b[4];
+      for (size_t v = 0; v < 4; ++v) b[v] = vld1q_u64(panel + k * NR + 2 * v);
+      for (size_t i = 0; i < MR; ++i) {
+        const uint64x2_t ai = vdupq_n_u64(a[i * lda + k]);
+        for (size_t v = 0; v < 4; ++v)
+          bytes[i][v] = vaddq_u8(bytes[i][v], vcntq_u8(vreinterpretq_u8_u64(veorq_u64(ai, b[v]))));
+      }
+    }
+    for (size_t i = 0; i < MR; ++i)
+      for (size_t v = 0; v < 4; ++v)
+        total[i][v] = vaddq_u64(total[i][v], vpaddlq_u32(vpaddlq_u16(vpaddlq_u8(bytes[i][v]))));
+  }
+  for (size_t i = 0; i < MR; ++i) {
+    uint64_t out[8];
+    for (size_t v = 0; v < 4; ++v) vst1q_u64(out + 2 * v, total[i][v]);
+    for (size_t j = 0; j < cols; ++j) count[i * ldc + j] = int32_t(out[j]);
+  }
+}
+
+}  // namespace
+
+void irn_bgemm_i32_ukernel_2x8__neon(size_t m, size_t n, size_t k_words, const uint64_t* a,
+                                     size_t lda, const uint64_t* packed_b, int32_t* count,
+                                     size_t ldc) {
+  for (size_t j0 = 0; j0 < n; j0 += NR) {
+    const uint64_t* panel = packed_b + (j0 / NR) * k_words * NR;
+    const size_t cols = n - j0 < NR ? n - j0 : NR;
+    size_t i = 0;
+    for (; i + 2 <= m; i += 2) tile<2>(k_words, a + i * lda, lda, panel, count + i * ldc + j0, ldc, cols);
+    for (; i < m; ++i) tile<1>(k_words, a + i * lda, lda, panel, count + i * ldc + j0, ldc, cols);
+  }
+}
+
+}  // namespace irnet

@@ -1,0 +1,29 @@
+// Ordered less-than compare + movemask: 8 sign bits per instruction pair.
+#include <immintrin.h>
+
+#include "kernels/bitpack.h"
+
+namespace irnet {
+
+void irn_bitpack_ukernel__avx2(const float* x, size_t rows, size_t channels, uint64_t* out) {
+  const size_t words = words_for(channels);
+  const __m256 zero = _mm256_setzero_ps();
+  for (size_t r = 0; r < rows; ++r) {
+    const float* row = x + r * channels;
+    uint64_t* dst = out + r * words;
+    for (size_t w = 0; w < words; ++w) {
+      uint64_t bits = 0;
+      size_t c = w * 64;
+      const size_t end = c + 64 < channels ? c + 64 : channels;
+      for (; c + 8 <= end; c += 8) {
+        const __m256 v = _mm256_loadu_ps(row + c);
+        bits |= uint64_t(unsigned(_mm256_movemask_ps(_mm256_cmp_ps(v, zero, _CMP_LT_OQ))))
+                << (c - w * 64);
+      }
+      for (; c < end; ++c) bits |= uint64_t(row[c] < 0.0f) << (c - w * 64);
+      dst[w] = bits;
+    }
+  }
+}
+
+}  // namespace irnet
