@@ -16,7 +16,7 @@ from torch.nn.modules.utils import _pair
 
 from .blocks import ShortcutA
 from .irnet import IRConv2d, binary_weight
-from .packing import pack_sign_bits
+from irnet_infer.format import pack_signs
 
 # Argument names and defaults of the functions we map, to read their calls uniformly.
 _FUNCTION_SIGNATURES = {
@@ -252,7 +252,7 @@ def _bconv(b, node, path, m, x):
     w_std, shift = binary_weight(m)
     if shift.min() < -128 or shift.max() > 127:
         raise ValueError(f"'{path}': weight scale exponent out of int8 range")
-    params = {"weight_bits": pack_sign_bits(w_std),
+    params = {"weight_bits": pack_signs(w_std.detach().cpu().numpy()),
               "shift": np.ascontiguousarray(shift.numpy().astype(np.int8)), "bias": _bias(m)}
     b.emit("bconv2d", path, node, [b.tensor_input(x, path)], attrs, params)
 

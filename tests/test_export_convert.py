@@ -14,13 +14,19 @@ from export.check import compare
 from export.convert import convert, export_graph, main
 from export.irnet import IRConv2d, binary_weight
 from export.models import MODELS, create_model
-from export.packing import tail_bits, unpack_sign_bits
+from irnet_infer.format import unpack_signs as unpack_sign_bits
 from export.reference import reference_forward
 
 SMALL_INPUT = {"resnet18": (3, 64, 64), "resnet34": (3, 64, 64)}
 KNOWN_OPS = {"conv2d", "bconv2d", "batch_norm", "relu", "hardtanh", "max_pool2d", "avg_pool2d",
              "global_avg_pool", "flatten", "linear", "add", "shortcut_a", "log_softmax"}
 U64, I8, F32 = np.dtype(np.uint64), np.dtype(np.int8), np.dtype(np.float32)
+
+
+def tail_bits(bits, cin):
+    """The bits of the last word past Cin, which the format requires to be 0."""
+    used = cin - 64 * (bits.shape[-1] - 1)
+    return bits[..., -1] >> np.uint64(used) if used < 64 else np.zeros(bits.shape[:3], np.uint64)
 
 
 def _randomize_bn(model, seed=0):
@@ -214,33 +220,7 @@ def test_compare_flags_mismatch():
     assert not compare(ref, {}, "out")["ok"]
 
 
-# --- convert() and the CLI, with a stand-in writer when irnet_infer is not built ---------------
-
-@pytest.fixture
-def irb_writer(monkeypatch):
-    """Provides irnet_infer.format.write_irb; a local shim when the real package is missing."""
-    try:
-        from irnet_infer.format import write_irb  # noqa: F401
-        return None
-    except ImportError:
-        pass
-    from safetensors.numpy import save_file
-
-    def write_irb(path, graph, tensors, preprocess, classes, producer):
-        meta = {"format": "irb", "format_version": "1", "graph": json.dumps(graph),
-                "preprocess": json.dumps(preprocess), "producer": json.dumps(producer)}
-        if classes is not None:
-            meta["classes"] = json.dumps(classes)
-        save_file(dict(tensors), path, metadata=meta)
-
-    package = types.ModuleType("irnet_infer")
-    fmt = types.ModuleType("irnet_infer.format")
-    fmt.write_irb = write_irb
-    package.format = fmt
-    monkeypatch.setitem(sys.modules, "irnet_infer", package)
-    monkeypatch.setitem(sys.modules, "irnet_infer.format", fmt)
-    return write_irb
-
+# --- convert() and the CLI ------------------------------------------------------------------
 
 def _metadata(path):
     from safetensors import safe_open
@@ -248,7 +228,7 @@ def _metadata(path):
         return f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
 
 
-def test_convert_checkpoint_file(tmp_path, irb_writer):
+def test_convert_checkpoint_file(tmp_path):
     model = create_model("resnet20", num_classes=4)
     ckpt = tmp_path / "m.pth"
     torch.save({"arch": "resnet20", "state_dict": {f"module.{k}": v for k, v in
@@ -267,7 +247,7 @@ def test_convert_checkpoint_file(tmp_path, irb_writer):
     assert tensors["layer1.0.conv1.weight_bits"].dtype == np.uint64
 
 
-def test_convert_bare_state_dict_needs_arch(tmp_path, irb_writer, capsys):
+def test_convert_bare_state_dict_needs_arch(tmp_path, capsys):
     ckpt = tmp_path / "sd.pth"
     torch.save(create_model("vgg_small").state_dict(), ckpt)
     assert main([str(ckpt), str(tmp_path / "o.irb")]) == 2
@@ -278,7 +258,7 @@ def test_convert_bare_state_dict_needs_arch(tmp_path, irb_writer, capsys):
     assert pre["mean"] == [0.5] * 3 and pre["std"] == [0.25] * 3
 
 
-def test_convert_errors_are_one_line(tmp_path, irb_writer, capsys):
+def test_convert_errors_are_one_line(tmp_path, capsys):
     assert main([str(tmp_path / "missing.pth"), str(tmp_path / "o.irb")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and err.count("\n") == 1
@@ -288,7 +268,7 @@ def test_convert_errors_are_one_line(tmp_path, irb_writer, capsys):
     assert "does not match arch 'resnet20'" in capsys.readouterr().err
 
 
-def test_convert_module_imagenet_preprocess(tmp_path, irb_writer):
+def test_convert_module_imagenet_preprocess(tmp_path):
     model = create_model("resnet18", num_classes=5)
     result = convert(model, str(tmp_path / "r.irb"), arch="resnet18")
     pre = result["preprocess"]
@@ -331,15 +311,6 @@ def test_official_idioms_fold_and_execute():
     torch.testing.assert_close(env[graph["outputs"][0]], reference_forward(model, x))
 
 
-def _engine_available():
-    try:
-        import irnet_infer
-        return hasattr(irnet_infer.Model, "run_debug")
-    except ImportError:
-        return False
-
-
-@pytest.mark.skipif(not _engine_available(), reason="irnet_infer engine not built")
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_engine_matches_reference(tmp_path, name):
     from export.check import check_file
