@@ -1,0 +1,34 @@
+"""`python -m irnet_infer COMMAND ...` (also the `irnet-infer` console script).
+
+A thin dispatcher: each command lives in its own module exposing `add_parser(subparsers)`,
+which registers its arguments and sets `func(args) -> exit code`. To add a command (predict,
+info, bench, ...), write the module and list it in COMMANDS.
+"""
+import argparse
+import sys
+
+from irnet_infer import cli_eval
+
+COMMANDS = [cli_eval]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="irnet-infer",
+                                     description="Fast CPU inference for IR-Net binary networks.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for command in COMMANDS:
+        command.add_parser(sub)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, OSError, ImportError) as e:
+        # Bad input (missing file, malformed model or dataset): one line, no traceback.
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

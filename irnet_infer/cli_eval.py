@@ -1,0 +1,81 @@
+"""`irnet-infer eval model.irb --data SOURCE`: top-1 (top-5 when there are more than 5
+classes) and throughput of a converted model on a dataset's held-out split, with the
+runtime package only (no torch). Data comes from irnet_infer.datasets, preprocessed with
+the model file's own settings, so digits/CIFAR see exactly what training evaluated."""
+import time
+
+import numpy as np
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("eval", help="accuracy and images/s on a dataset's held-out split")
+    p.add_argument("model", help="the .irb file")
+    p.add_argument("--data", required=True, help="digits | cifar10:DIR | imagefolder:DIR")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--threads", type=int, help="engine threads (default: physical cores)")
+    p.add_argument("--limit", type=int, help="evaluate only the first N samples")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+    return p
+
+
+def _progress(total, enabled):
+    """A tqdm bar when tqdm is importable and wanted; else None (tqdm is optional)."""
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, unit="img", leave=False, dynamic_ncols=True)
+
+
+def evaluate(model, batches, total, progress=True, limit=None):
+    """{"count", "top1", "top5" (None when <= 5 classes), "seconds"} for (x, y) batches;
+    seconds counts engine time only, not data loading."""
+    bar = _progress(total if limit is None else min(total, limit), progress)
+    count = top1 = top5 = 0
+    seconds = 0.0
+    for x, y in batches:
+        if limit is not None and count + len(y) > limit:
+            x, y = x[:limit - count], y[:limit - count]
+        if len(y) == 0:
+            break
+        t0 = time.perf_counter()
+        logits = model.predict(x)
+        seconds += time.perf_counter() - t0
+        top1 += int((logits.argmax(1) == y).sum())
+        if logits.shape[1] > 5:
+            best5 = np.argpartition(-logits, 5, axis=1)[:, :5]
+            top5 += int((best5 == y[:, None]).any(1).sum())
+        count += len(y)
+        if bar is not None:
+            bar.update(len(y))
+            bar.set_postfix(top1=f"{top1 / count:.2%}")
+        if limit is not None and count >= limit:
+            break
+    if bar is not None:
+        bar.close()
+    if count == 0:
+        raise ValueError("the dataset has no samples to evaluate")
+    classes = model.output_shape[-1]
+    return {"count": count, "top1": top1 / count, "top5": top5 / count if classes > 5 else None,
+            "seconds": seconds}
+
+
+def run(args):
+    from irnet_infer import datasets
+    from irnet_infer.model import Model
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    datasets.parse_source(args.data)  # a bad source fails before the model loads
+    model = Model(args.model, num_threads=args.threads)
+    total, batches = datasets.eval_batches(args.data, model.preprocess_settings, args.batch_size)
+    r = evaluate(model, batches, total, not args.no_progress, args.limit)
+    line = f"{args.model} on {args.data}: {r['count']} images  top-1 {r['top1']:.2%}"
+    if r["top5"] is not None:
+        line += f"  top-5 {r['top5']:.2%}"
+    rate = r["count"] / r["seconds"] if r["seconds"] > 0 else float("inf")
+    line += f"  {rate:.0f} images/s (batch {args.batch_size}, {model.num_threads} threads, {model.isa})"
+    print(line)
+    return 0
