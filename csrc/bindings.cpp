@@ -137,39 +137,36 @@ class Engine {
          const std::string& isa)
       : plan_(parse_graph(graph, tensors), kernel_config(isa), resolve_threads(num_threads)) {}
 
-  py::array_t<float> run(const py::array& x) const {
-    const int64_t batch = check_input(x);
-    const py::array_t<float, py::array::c_style> c = x;
+  py::array run(const py::array& x) const {
+    const Input in = take_input(x);
     std::vector<float> out;
     {
       py::gil_scoped_release release;
-      out = plan_.run(c.data(), batch);
+      out = plan_.run(in.data, in.batch, in.nhwc);
     }
-    return to_array(out, batch, plan_.output_shape());
+    return to_array(out, in.batch, plan_.output_shape());
   }
 
   py::dict run_debug(const py::array& x) const {
-    const int64_t batch = check_input(x);
-    const py::array_t<float, py::array::c_style> c = x;
+    const Input in = take_input(x);
     std::map<std::string, std::vector<float>> tensors;
     {
       py::gil_scoped_release release;
-      plan_.run(c.data(), batch, &tensors);
+      plan_.run(in.data, in.batch, in.nhwc, &tensors);
     }
     py::dict out;
     const std::map<std::string, Shape> shapes = plan_.tensor_shapes();
-    for (const auto& [name, data] : tensors) out[py::str(name)] = to_array(data, batch, shapes.at(name));
+    for (const auto& [name, data] : tensors) out[py::str(name)] = to_array(data, in.batch, shapes.at(name));
     return out;
   }
 
   // Seconds per step for one run: the per-layer profile.
   py::list profile(const py::array& x) const {
-    const int64_t batch = check_input(x);
-    const py::array_t<float, py::array::c_style> c = x;
+    const Input in = take_input(x);
     std::vector<double> seconds;
     {
       py::gil_scoped_release release;
-      plan_.run(c.data(), batch, nullptr, &seconds);
+      plan_.run(in.data, in.batch, in.nhwc, nullptr, &seconds);
     }
     py::list out;
     for (double s : seconds) out.append(s);
@@ -204,7 +201,17 @@ class Engine {
     return py::make_tuple(s.c);
   }
 
-  int64_t check_input(const py::array& x) const {
+  // A checked (N, C, H, W) float32 input: C-contiguous NCHW, or channels-last (NHWC memory,
+  // as torch's channels_last or x.transpose(0, 3, 1, 2) of an NHWC array) taken without a
+  // transpose; any other strides are copied to NCHW first.
+  struct Input {
+    py::array keep;  // owns the memory `data` points into
+    const float* data;
+    int64_t batch;
+    bool nhwc;
+  };
+
+  Input take_input(const py::array& x) const {
     check(x.dtype().is(py::dtype::of<float>()), "input must be float32, got ",
           std::string(py::str(x.dtype())));
     const Shape& s = plan_.input_shape();
@@ -213,18 +220,26 @@ class Engine {
           ", ", s.h, ", ", s.w, "), got (", x.shape(0), ", ", x.shape(1), ", ", x.shape(2), ", ",
           x.shape(3), ")");
     check(x.shape(0) >= 1, "input batch is empty");
-    return int64_t(x.shape(0));
+    const py::ssize_t f = sizeof(float);
+    const bool nhwc = x.strides(1) == f && x.strides(3) == s.c * f && x.strides(2) == s.w * s.c * f &&
+                      x.strides(0) == s.h * s.w * s.c * f;
+    py::array keep = nhwc ? x : py::array(py::array_t<float, py::array::c_style>::ensure(x));
+    check(bool(keep), "input could not be read as float32");
+    return {keep, static_cast<const float*>(keep.data()), int64_t(x.shape(0)), nhwc};
   }
 
-  static py::array_t<float> to_array(const std::vector<float>& data, int64_t batch, const Shape& s) {
-    std::vector<py::ssize_t> shape{py::ssize_t(batch), py::ssize_t(s.c)};
+  // Maps come back as (N, C, H, W) views of the engine's NHWC memory (channels-last strides).
+  static py::array to_array(const std::vector<float>& data, int64_t batch, const Shape& s) {
+    std::vector<py::ssize_t> shape{py::ssize_t(batch)};
     if (s.spatial) {
       shape.push_back(py::ssize_t(s.h));
       shape.push_back(py::ssize_t(s.w));
     }
+    shape.push_back(py::ssize_t(s.c));
     py::array_t<float> out(shape);
     std::memcpy(out.mutable_data(), data.data(), sizeof(float) * data.size());
-    return out;
+    if (!s.spatial) return std::move(out);
+    return out.attr("transpose")(0, 3, 1, 2).cast<py::array>();
   }
 
   Plan plan_;

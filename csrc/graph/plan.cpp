@@ -8,14 +8,10 @@ namespace irnet {
 
 namespace {
 
-// NHWC (engine) <-> NCHW (PyTorch) for one sample; vectors are the same in both.
+// NCHW (PyTorch) -> NHWC (engine) for one sample.
 void to_nhwc(const float* src, const Shape& s, float* dst) {
   for (int64_t c = 0; c < s.c; ++c)
     for (int64_t p = 0; p < s.h * s.w; ++p) dst[p * s.c + c] = src[c * s.h * s.w + p];
-}
-void to_nchw(const float* src, const Shape& s, float* dst) {
-  for (int64_t c = 0; c < s.c; ++c)
-    for (int64_t p = 0; p < s.h * s.w; ++p) dst[c * s.h * s.w + p] = src[p * s.c + c];
 }
 
 }  // namespace
@@ -66,29 +62,64 @@ Plan::Plan(const GraphDesc& g, const KernelConfig& kernels, int num_threads)
   check(out != ids.end() && out->second != 0, "graph output '", g.output_name,
         "' is not produced by any op");
   output_ = out->second;
-  fold_affine_ops();
+  fuse_ops();
   assign_buffers();
 }
 
-void Plan::fold_affine_ops() {
-  std::vector<int> consumers(tensors_.size(), 0);
-  for (const Step& s : steps_)
-    for (int t : s.in) ++consumers[size_t(t)];
+void Plan::fuse_ops() {
+  auto consumers = [&](int t) {
+    int n = 0;
+    for (const Step& s : steps_) n += int(std::count(s.in.begin(), s.in.end(), t));
+    return n;
+  };
+  auto written_before = [&](int t, size_t step) {
+    if (t == 0) return true;
+    for (size_t s = 0; s < step; ++s)
+      if (steps_[s].out == t) return true;
+    return false;
+  };
+  std::set<const Op*> moved_once;
   for (size_t i = 0; i < steps_.size(); ++i) {
     Step& producer = steps_[i];
-    const int t = producer.out;
-    if (t == output_ || consumers[size_t(t)] != 1) continue;
-    for (size_t j = i + 1; j < steps_.size(); ++j) {
+    bool moved = false;
+    // Absorb the single consumer while it is an affine map, an add or a clamp the op accepts.
+    for (;;) {
+      const int t = producer.out;
+      if (t == output_ || consumers(t) != 1) break;
+      size_t j = i + 1;
+      while (std::find(steps_[j].in.begin(), steps_[j].in.end(), t) == steps_[j].in.end()) ++j;
       Step& next = steps_[j];
-      if (std::find(next.in.begin(), next.in.end(), t) == next.in.end()) continue;
       std::vector<float> scale, shift;
-      if (next.op->as_affine(&scale, &shift) && producer.op->fold_affine(scale, shift)) {
-        producer.out = next.out;
-        producer.fused.push_back(next.op->desc().name);
-        steps_.erase(steps_.begin() + long(j));
+      float lo, hi;
+      bool fused = false;
+      if (next.op->as_affine(&scale, &shift)) {
+        fused = producer.op->fold_affine(scale, shift);
+      } else if (next.op->desc().type == "add" && next.in.size() == 2) {
+        const int other = next.in[0] == t ? next.in[1] : next.in[0];
+        if (other == t) break;
+        if (!written_before(other, i)) {
+          // Each step moves at most once, so two convs feeding one add cannot swap forever.
+          if (!moved_once.insert(producer.op.get()).second) break;
+          // The residual is computed between producer and add (e.g. a downsample shortcut):
+          // run the producer later, just before the add. Its inputs already exist and only
+          // the add reads its output, so the order stays valid; it is fused when reached.
+          std::rotate(steps_.begin() + long(i), steps_.begin() + long(i) + 1, steps_.begin() + long(j));
+          moved = true;
+          break;
+        }
+        if (producer.op->fuse_residual()) {
+          producer.in.push_back(other);
+          fused = true;
+        }
+      } else if (next.op->as_clamp(&lo, &hi)) {
+        fused = producer.op->fuse_clamp(lo, hi);
       }
-      break;
+      if (!fused) break;
+      producer.out = next.out;
+      producer.fused.push_back(next.op->desc().name + " (" + next.op->desc().type + ")");
+      steps_.erase(steps_.begin() + long(j));
     }
+    if (moved) --i;  // step i is now the one that followed the producer
   }
 }
 
@@ -129,18 +160,37 @@ void Plan::assign_buffers() {
   }
 }
 
-std::vector<float> Plan::run(const float* input, int64_t batch,
+std::vector<float> Plan::run(const float* input, int64_t batch, bool input_nhwc,
                              std::map<std::string, std::vector<float>>* debug,
                              std::vector<double>* step_seconds) const {
   check(batch >= 1, "batch must be >= 1");
   const int64_t per_sample = debug ? debug_per_sample_ : arena_per_sample_;
-  std::vector<float> arena(size_t(checked_mul(per_sample, batch, "batch buffers")));
+  const size_t arena_size = size_t(checked_mul(per_sample, batch, "batch buffers"));
+  std::vector<float> arena;
+  {
+    std::lock_guard<std::mutex> lock(pool_mutex_);
+    if (!pool_.empty()) {
+      arena.swap(pool_.back());
+      pool_.pop_back();
+    }
+  }
+  if (arena.size() < arena_size) arena.resize(arena_size);
+  struct GiveBack {
+    const Plan* plan;
+    std::vector<float>* arena;
+    ~GiveBack() {
+      std::lock_guard<std::mutex> lock(plan->pool_mutex_);
+      if (plan->pool_.size() < 8) plan->pool_.push_back(std::move(*arena));
+    }
+  } give_back{this, &arena};
   auto buffer = [&](int t) {
     const Tensor& x = tensors_[size_t(t)];
     return arena.data() + (debug ? x.debug_offset : x.offset) * batch;
   };
   const Shape& in = input_shape();
-  for (int64_t n = 0; n < batch; ++n) to_nhwc(input + n * in.numel(), in, buffer(0) + n * in.numel());
+  if (input_nhwc) std::copy(input, input + batch * in.numel(), buffer(0));
+  else
+    for (int64_t n = 0; n < batch; ++n) to_nhwc(input + n * in.numel(), in, buffer(0) + n * in.numel());
   if (step_seconds) step_seconds->assign(steps_.size(), 0.0);
   for (size_t s = 0; s < steps_.size(); ++s) {
     const Step& step = steps_[s];
@@ -153,10 +203,8 @@ std::vector<float> Plan::run(const float* input, int64_t batch,
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   auto export_tensor = [&](int t) {
-    const Shape& s = tensors_[size_t(t)].shape;
-    std::vector<float> out(size_t(s.numel() * batch));
-    for (int64_t n = 0; n < batch; ++n) to_nchw(buffer(t) + n * s.numel(), s, out.data() + n * s.numel());
-    return out;
+    const float* b = buffer(t);
+    return std::vector<float>(b, b + tensors_[size_t(t)].shape.numel() * batch);
   };
   if (debug)
     for (size_t t = 0; t < tensors_.size(); ++t)

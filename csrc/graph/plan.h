@@ -4,6 +4,7 @@
 #pragma once
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -26,9 +27,10 @@ class Plan {
  public:
   Plan(const GraphDesc& desc, const KernelConfig& kernels, int num_threads);
 
-  // input: `batch` samples in NCHW float32. Returns the output, per sample in PyTorch layout.
-  // With `debug`, every tensor the plan computes is also returned by name (PyTorch layout).
-  std::vector<float> run(const float* input, int64_t batch,
+  // input: `batch` samples, NCHW float32 (or NHWC with input_nhwc). Returns the output in the
+  // engine's layout: maps NHWC, vectors as they are. With `debug`, every tensor the plan
+  // computes is also returned by name, in the same layout.
+  std::vector<float> run(const float* input, int64_t batch, bool input_nhwc = false,
                          std::map<std::string, std::vector<float>>* debug = nullptr,
                          std::vector<double>* step_seconds = nullptr) const;
 
@@ -56,7 +58,7 @@ class Plan {
     int out = -1;
     std::vector<std::string> fused;
   };
-  void fold_affine_ops();
+  void fuse_ops();
   void assign_buffers();
 
   const KernelConfig* kernels_;
@@ -65,6 +67,9 @@ class Plan {
   std::vector<Step> steps_;
   int output_ = -1;
   int64_t arena_per_sample_ = 0, debug_per_sample_ = 0;
+  // Arenas of finished runs, reused so steady-state runs neither allocate nor page-fault.
+  mutable std::mutex pool_mutex_;
+  mutable std::vector<std::vector<float>> pool_;
 };
 
 }  // namespace irnet

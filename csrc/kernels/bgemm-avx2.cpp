@@ -19,7 +19,7 @@ inline __m256i popcount_bytes(__m256i x, __m256i lut, __m256i low) {
 
 template <size_t MR>
 inline void tile(size_t k_words, const uint64_t* a, size_t lda, const uint64_t* panel,
-                 int32_t* count, size_t ldc, size_t cols) {
+                 const BgemmOutput& o, size_t i0, size_t j0, size_t cols) {
   const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
                                        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
   const __m256i low = _mm256_set1_epi8(0x0f);
@@ -43,24 +43,23 @@ inline void tile(size_t k_words, const uint64_t* a, size_t lda, const uint64_t* 
         total[i][v] = _mm256_add_epi64(total[i][v], _mm256_sad_epu8(bytes[i][v], _mm256_setzero_si256()));
   }
   for (size_t i = 0; i < MR; ++i) {
-    alignas(32) int64_t out[8];
+    alignas(32) int64_t out[8];  // counts of row i
     _mm256_store_si256(reinterpret_cast<__m256i*>(out), total[i][0]);
     _mm256_store_si256(reinterpret_cast<__m256i*>(out + 4), total[i][1]);
-    for (size_t j = 0; j < cols; ++j) count[i * ldc + j] = int32_t(out[j]);
+    for (size_t j = 0; j < cols; ++j)
+      o.out[(i0 + i) * o.ldo + j0 + j] = bgemm_output_value(o, i0 + i, j0 + j, int64_t(out[j]));
   }
 }
 
 }  // namespace
 
-void irn_bgemm_i32_ukernel_2x8__avx2(size_t m, size_t n, size_t k_words, const uint64_t* a,
-                                     size_t lda, const uint64_t* packed_b, int32_t* count,
-                                     size_t ldc) {
+IRN_BGEMM_KERNEL(irn_bgemm_f32_ukernel_2x8__avx2) {
   for (size_t j0 = 0; j0 < n; j0 += NR) {
     const uint64_t* panel = packed_b + (j0 / NR) * k_words * NR;
     const size_t cols = n - j0 < NR ? n - j0 : NR;
     size_t i = 0;
-    for (; i + 2 <= m; i += 2) tile<2>(k_words, a + i * lda, lda, panel, count + i * ldc + j0, ldc, cols);
-    for (; i < m; ++i) tile<1>(k_words, a + i * lda, lda, panel, count + i * ldc + j0, ldc, cols);
+    for (; i + 2 <= m; i += 2) tile<2>(k_words, a + i * lda, lda, panel, out, i, j0, cols);
+    for (; i < m; ++i) tile<1>(k_words, a + i * lda, lda, panel, out, i, j0, cols);
   }
 }
 

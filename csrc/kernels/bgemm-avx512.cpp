@@ -1,5 +1,6 @@
 // AVX-512 VPOPCNTDQ: per word of A, vpxorq with a broadcast + vpopcntq + vpaddq on 8 output
-// channels at once; a 4 x 32 tile keeps 16 accumulators in zmm registers.
+// channels at once; a 4 x 32 tile keeps 16 accumulators in zmm registers. The epilogue applies
+// the output transform on 8 channels at a time, in the same operation order as the scalar one.
 #include <immintrin.h>
 
 #include "kernels/bgemm.h"
@@ -10,10 +11,24 @@ namespace {
 
 constexpr size_t NR = 32;
 
+inline void store_transformed(const BgemmOutput& o, size_t i, size_t j, size_t left, __m512i count) {
+  const __mmask8 mask = left >= 8 ? __mmask8(0xff) : __mmask8((1u << left) - 1);
+  __m256i dot = _mm256_sub_epi32(_mm256_set1_epi32(o.k_bits),
+                                 _mm256_slli_epi32(_mm512_cvtepi64_epi32(count), 1));
+  if (o.correction && o.correction[i])
+    dot = _mm256_sub_epi32(dot, _mm256_maskz_loadu_epi32(mask, o.correction[i] + j));
+  __m256 y = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(dot), _mm256_maskz_loadu_ps(mask, o.mul + j)),
+                           _mm256_maskz_loadu_ps(mask, o.bias + j));
+  if (o.residual) y = _mm256_add_ps(y, _mm256_maskz_loadu_ps(mask, o.residual + i * o.ldo + j));
+  // Operand order keeps NaN as NaN, like the scalar comparison chain.
+  y = _mm256_min_ps(_mm256_set1_ps(o.hi), _mm256_max_ps(_mm256_set1_ps(o.lo), y));
+  _mm256_mask_storeu_ps(o.out + i * o.ldo + j, mask, y);
+}
+
 // MR rows x NV vectors of 8 columns; the full tile is MR = 4, NV = 4.
 template <size_t MR, size_t NV>
 inline void tile(size_t k_words, const uint64_t* a, size_t lda, const uint64_t* panel,
-                 int32_t* count, size_t ldc, size_t cols) {
+                 const BgemmOutput& o, size_t i0, size_t j0, size_t cols) {
   __m512i acc[MR][NV];
   for (size_t i = 0; i < MR; ++i)
     for (size_t v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_si512();
@@ -27,35 +42,29 @@ inline void tile(size_t k_words, const uint64_t* a, size_t lda, const uint64_t* 
     }
   }
   for (size_t i = 0; i < MR; ++i)
-    for (size_t v = 0; v < NV; ++v) {
-      const size_t left = cols - v * 8;
-      const __mmask8 mask = left >= 8 ? 0xff : __mmask8((1u << left) - 1);
-      _mm256_mask_storeu_epi32(count + i * ldc + v * 8, mask, _mm512_cvtepi64_epi32(acc[i][v]));
-    }
+    for (size_t v = 0; v < NV; ++v) store_transformed(o, i0 + i, j0 + v * 8, cols - v * 8, acc[i][v]);
 }
 
 template <size_t MR>
 inline void row_tile(size_t k_words, const uint64_t* a, size_t lda, const uint64_t* panel,
-                     int32_t* count, size_t ldc, size_t cols) {
+                     const BgemmOutput& o, size_t i0, size_t j0, size_t cols) {
   switch ((cols + 7) / 8) {
-    case 1: tile<MR, 1>(k_words, a, lda, panel, count, ldc, cols); break;
-    case 2: tile<MR, 2>(k_words, a, lda, panel, count, ldc, cols); break;
-    case 3: tile<MR, 3>(k_words, a, lda, panel, count, ldc, cols); break;
-    default: tile<MR, 4>(k_words, a, lda, panel, count, ldc, cols); break;
+    case 1: tile<MR, 1>(k_words, a, lda, panel, o, i0, j0, cols); break;
+    case 2: tile<MR, 2>(k_words, a, lda, panel, o, i0, j0, cols); break;
+    case 3: tile<MR, 3>(k_words, a, lda, panel, o, i0, j0, cols); break;
+    default: tile<MR, 4>(k_words, a, lda, panel, o, i0, j0, cols); break;
   }
 }
 
 }  // namespace
 
-void irn_bgemm_i32_ukernel_4x32__avx512(size_t m, size_t n, size_t k_words, const uint64_t* a,
-                                        size_t lda, const uint64_t* packed_b, int32_t* count,
-                                        size_t ldc) {
+IRN_BGEMM_KERNEL(irn_bgemm_f32_ukernel_4x32__avx512) {
   for (size_t j0 = 0; j0 < n; j0 += NR) {
     const uint64_t* panel = packed_b + (j0 / NR) * k_words * NR;
     const size_t cols = n - j0 < NR ? n - j0 : NR;
     size_t i = 0;
-    for (; i + 4 <= m; i += 4) row_tile<4>(k_words, a + i * lda, lda, panel, count + i * ldc + j0, ldc, cols);
-    for (; i < m; ++i) row_tile<1>(k_words, a + i * lda, lda, panel, count + i * ldc + j0, ldc, cols);
+    for (; i + 4 <= m; i += 4) row_tile<4>(k_words, a + i * lda, lda, panel, out, i, j0, cols);
+    for (; i < m; ++i) row_tile<1>(k_words, a + i * lda, lda, panel, out, i, j0, cols);
   }
 }
 

@@ -13,7 +13,7 @@ constexpr size_t kFlush = 31;
 
 template <size_t MR>
 inline void tile(size_t k_words, const uint64_t* a, size_t lda, const uint64_t* panel,
-                 int32_t* count, size_t ldc, size_t cols) {
+                 const BgemmOutput& o, size_t i0, size_t j0, size_t cols) {
   uint64x2_t total[MR][4];
   for (size_t i = 0; i < MR; ++i)
     for (size_t v = 0; v < 4; ++v) total[i][v] = vdupq_n_u64(0);
@@ -38,21 +38,20 @@ inline void tile(size_t k_words, const uint64_t* a, size_t lda, const uint64_t* 
   for (size_t i = 0; i < MR; ++i) {
     uint64_t out[8];
     for (size_t v = 0; v < 4; ++v) vst1q_u64(out + 2 * v, total[i][v]);
-    for (size_t j = 0; j < cols; ++j) count[i * ldc + j] = int32_t(out[j]);
+    for (size_t j = 0; j < cols; ++j)
+      o.out[(i0 + i) * o.ldo + j0 + j] = bgemm_output_value(o, i0 + i, j0 + j, int64_t(out[j]));
   }
 }
 
 }  // namespace
 
-void irn_bgemm_i32_ukernel_2x8__neon(size_t m, size_t n, size_t k_words, const uint64_t* a,
-                                     size_t lda, const uint64_t* packed_b, int32_t* count,
-                                     size_t ldc) {
+IRN_BGEMM_KERNEL(irn_bgemm_f32_ukernel_2x8__neon) {
   for (size_t j0 = 0; j0 < n; j0 += NR) {
     const uint64_t* panel = packed_b + (j0 / NR) * k_words * NR;
     const size_t cols = n - j0 < NR ? n - j0 : NR;
     size_t i = 0;
-    for (; i + 2 <= m; i += 2) tile<2>(k_words, a + i * lda, lda, panel, count + i * ldc + j0, ldc, cols);
-    for (; i < m; ++i) tile<1>(k_words, a + i * lda, lda, panel, count + i * ldc + j0, ldc, cols);
+    for (; i + 2 <= m; i += 2) tile<2>(k_words, a + i * lda, lda, panel, out, i, j0, cols);
+    for (; i < m; ++i) tile<1>(k_words, a + i * lda, lda, panel, out, i, j0, cols);
   }
 }
 

@@ -1,5 +1,5 @@
-// Binary GEMM: count[i * ldc + j] = popcount(A[i] XOR B[j]) summed over k_words 64-bit words,
-// for i < m, j < n. The op turns counts into dot products (dot = K - 2 * count).
+// Binary GEMM: count(i, j) = popcount(A[i] XOR B[j]) summed over k_words 64-bit words, for
+// i < m, j < n, turned into float outputs by the fused output transform below.
 //
 // A is row-major (row i at a + i * lda). B is packed once per layer by bgemm_pack_b into
 // panels of NR columns: panel p holds, for each word k, the NR words B[p*NR + 0..NR-1][k]
@@ -12,26 +12,48 @@
 
 namespace irnet {
 
+// What the kernel does with each count, per output element (i, j):
+//   dot = k_bits - 2 * count - (correction[i] ? correction[i][j] : 0)
+//   y   = dot * mul[j] + bias[j]  (+ residual[i * ldo + j])  then clamped to [lo, hi]
+// so the op's per-channel scale, folded BatchNorm, exact padding correction, residual add and
+// hardtanh all happen while the tile is in registers. The math behind mul/bias is in
+// ops/bconv2d.cpp; kernels only apply it.
+struct BgemmOutput {
+  int32_t k_bits;
+  const float* mul;
+  const float* bias;
+  const int32_t* const* correction;  // [m] row pointers (null = none), or null for no rows
+  const float* residual;             // null, or [m x ldo]
+  float lo, hi;
+  float* out;
+  size_t ldo;
+};
+
 struct BgemmKernel {
   size_t nr;  // panel width the packed B must have
   void (*run)(size_t m, size_t n, size_t k_words, const uint64_t* a, size_t lda,
-              const uint64_t* packed_b, int32_t* count, size_t ldc);
+              const uint64_t* packed_b, const BgemmOutput& out);
 };
+
+// Applies BgemmOutput to one element; the SIMD kernels' epilogues compute the same in the same
+// order (integer dot, one float multiply, one add, optional residual add, clamp).
+inline float bgemm_output_value(const BgemmOutput& o, size_t i, size_t j, int64_t count) {
+  int32_t dot = o.k_bits - 2 * int32_t(count);
+  if (o.correction && o.correction[i]) dot -= o.correction[i][j];
+  float y = float(dot) * o.mul[j] + o.bias[j];
+  if (o.residual) y += o.residual[i * o.ldo + j];
+  return y < o.lo ? o.lo : (y > o.hi ? o.hi : y);
+}
 
 // Same for every ISA: only the panel width differs.
 std::vector<uint64_t> bgemm_pack_b(size_t n, size_t k_words, size_t nr, const uint64_t* b);
 
-void irn_bgemm_i32_ukernel_1x8__scalar(size_t m, size_t n, size_t k_words, const uint64_t* a,
-                                       size_t lda, const uint64_t* packed_b, int32_t* count,
-                                       size_t ldc);
-void irn_bgemm_i32_ukernel_4x32__avx512(size_t m, size_t n, size_t k_words, const uint64_t* a,
-                                        size_t lda, const uint64_t* packed_b, int32_t* count,
-                                        size_t ldc);
-void irn_bgemm_i32_ukernel_2x8__avx2(size_t m, size_t n, size_t k_words, const uint64_t* a,
-                                     size_t lda, const uint64_t* packed_b, int32_t* count,
-                                     size_t ldc);
-void irn_bgemm_i32_ukernel_2x8__neon(size_t m, size_t n, size_t k_words, const uint64_t* a,
-                                     size_t lda, const uint64_t* packed_b, int32_t* count,
-                                     size_t ldc);
+#define IRN_BGEMM_KERNEL(name)                                                             \
+  void name(size_t m, size_t n, size_t k_words, const uint64_t* a, size_t lda,            \
+            const uint64_t* packed_b, const BgemmOutput& out)
+IRN_BGEMM_KERNEL(irn_bgemm_f32_ukernel_1x8__scalar);
+IRN_BGEMM_KERNEL(irn_bgemm_f32_ukernel_4x32__avx512);
+IRN_BGEMM_KERNEL(irn_bgemm_f32_ukernel_2x8__avx2);
+IRN_BGEMM_KERNEL(irn_bgemm_f32_ukernel_2x8__neon);
 
 }  // namespace irnet

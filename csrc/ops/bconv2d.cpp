@@ -1,16 +1,28 @@
-// Binary convolution: sign + bit-pack the input, bit-packed im2col, binary GEMM (XOR + popcount),
-// then the output transform out = dot * mul + bias per output channel.
+// Binary convolution: sign + bit-pack the input, bit-packed im2col, then a binary GEMM
+// (XOR + popcount) whose epilogue applies the output transform.
 //
-// Zero padding is exact: padded taps are packed as +1 (bits 0), which adds the sum of that tap's
-// weights to the dot product; border pixels subtract those precomputed per-(channel, tap) sums.
+// The arithmetic, derived once:
+//  - With K = kh*kw*Cin products of +/-1 values, dot = K - 2 * popcount(a XOR w).
+//  - IR-Net's weight is sign(w_std) * 2^shift, so conv = dot * 2^shift exactly.
+//  - A BatchNorm that follows is y * scale + shift' (scale = gamma/sqrt(var+eps)); folding gives
+//    mul = 2^shift * scale (exact: a power-of-two multiply) and bias = b * scale + shift', so the
+//    engine rounds exactly where PyTorch rounds: once in the multiply, once in the add.
+//  - Zero padding is exact: padded taps are packed as +1 (bits 0), which adds that tap's weight
+//    sum to the dot; border pixels subtract those sums (one correction vector per border class).
+//  - A following residual add and hardtanh/relu run in the same epilogue.
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <map>
 
 #include "ops/op.h"
+#include "ops/scratch.h"
 
 namespace irnet {
 
 namespace {
+
+constexpr int64_t kRowBlock = 64;
 
 class BConv2d final : public Op {
  public:
@@ -26,43 +38,60 @@ class BConv2d final : public Op {
           " input channels, got ", in[0].str());
     in_ = in[0];
     out_ = win_.output(desc_, in_, cout_);
-    words_ = int64_t(words_for(cin_));
+    words_ = int64_t(words_for(size_t(cin_)));
     taps_ = win_.kh * win_.kw;
     k_words_ = checked_mul(taps_, words_, "kernel");
-    const HostTensor& wt =
-        g.param(desc_, "weight_bits", DType::U64, {cout_, win_.kh, win_.kw, words_});
+    check(taps_ * cin_ < (int64_t(1) << 24), desc_.where(), ": kernel too large for exact float output");
+    const HostTensor& wt = g.param(desc_, "weight_bits", DType::U64, {cout_, win_.kh, win_.kw, words_});
     const HostTensor& sh = g.param(desc_, "shift", DType::I8, {cout_});
-    weights_.assign(wt.data<uint64_t>(), wt.data<uint64_t>() + cout_ * k_words_);
+    const uint64_t* w = wt.data<uint64_t>();
     // Tail bits beyond Cin must be 0, or they would count as products that do not exist.
     const uint64_t tail = cin_ % 64 ? ~uint64_t(0) << (cin_ % 64) : 0;
-    tap_sum_.resize(size_t(cout_ * taps_));
+    std::vector<int32_t> tap_sum(size_t(cout_ * taps_));
     for (int64_t o = 0; o < cout_; ++o)
       for (int64_t t = 0; t < taps_; ++t) {
         int64_t neg = 0;
-        for (int64_t w = 0; w < words_; ++w) {
-          const uint64_t bits = weights_[size_t((o * taps_ + t) * words_ + w)];
-          check(w != words_ - 1 || (bits & tail) == 0, desc_.where(),
+        for (int64_t i = 0; i < words_; ++i) {
+          const uint64_t bits = w[(o * taps_ + t) * words_ + i];
+          check(i != words_ - 1 || (bits & tail) == 0, desc_.where(),
                 ": weight_bits has bits set beyond in_channels");
           neg += __builtin_popcountll(bits);
         }
-        tap_sum_[size_t(o * taps_ + t)] = int32_t(cin_ - 2 * neg);
+        tap_sum[size_t(o * taps_ + t)] = int32_t(cin_ - 2 * neg);
       }
+    build_corrections(tap_sum);
+    packed_ = bgemm_pack_b(size_t(cout_), size_t(k_words_), k.bgemm.nr, w);
     mul_.resize(size_t(cout_));
     bias_.assign(size_t(cout_), 0.0f);
-    for (int64_t o = 0; o < cout_; ++o) mul_[size_t(o)] = std::ldexp(1.0f, sh.data<int8_t>()[o]);
-    if (desc_.has_param("bias")) {
-      const HostTensor& b = g.param(desc_, "bias", DType::F32, {cout_});
-      std::memcpy(bias_.data(), b.data<float>(), sizeof(float) * size_t(cout_));
+    for (int64_t o = 0; o < cout_; ++o) {
+      const int s = sh.data<int8_t>()[o];
+      check(s >= -100 && s <= 100, desc_.where(), ": shift ", s, " is out of range -100..100");
+      mul_[size_t(o)] = std::ldexp(1.0f, s);
     }
-    packed_ = bgemm_pack_b(size_t(cout_), size_t(k_words_), k.bgemm.nr, weights_.data());
+    if (desc_.has_param("bias"))
+      std::memcpy(bias_.data(), g.param(desc_, "bias", DType::F32, {cout_}).data<float>(),
+                  sizeof(float) * size_t(cout_));
     return out_;
   }
 
   bool fold_affine(const std::vector<float>& scale, const std::vector<float>& shift) override {
+    if (residual_ || clamped_) return false;  // an affine map after them does not commute
     for (size_t o = 0; o < mul_.size(); ++o) {
-      mul_[o] *= scale[o];  // exact: mul_ is still a power of two here
+      mul_[o] *= scale[o];
       bias_[o] = bias_[o] * scale[o] + shift[o];
     }
+    return true;
+  }
+  bool fuse_residual() override {
+    if (residual_ || clamped_) return false;
+    residual_ = true;
+    return true;
+  }
+  bool fuse_clamp(float lo, float hi) override {
+    if (clamped_) return false;
+    lo_ = lo;
+    hi_ = hi;
+    clamped_ = true;
     return true;
   }
 
@@ -71,84 +100,103 @@ class BConv2d final : public Op {
   void run(const RunArgs& a) const override {
     const KernelConfig& k = *a.kernels;
     const int64_t pixels_in = in_.h * in_.w, pixels_out = out_.h * out_.w;
-    const int64_t m = a.batch * pixels_out;
-    std::vector<uint64_t> packed(size_t(a.batch * pixels_in * words_));
-    k.bitpack(a.in[0], size_t(a.batch * pixels_in), size_t(cin_), packed.data());
-
-    const bool direct = taps_ == 1 && win_.sh == 1 && win_.sw == 1 && win_.ph == 0 && win_.pw == 0;
-    std::vector<uint64_t> cols;
-    const uint64_t* lhs = packed.data();
-    if (!direct) {
-      cols.assign(size_t(m * k_words_), 0);
-      im2col(packed.data(), a.batch, cols.data());
-      lhs = cols.data();
-    }
-    std::vector<int32_t> count(size_t(m * cout_));
-    const int64_t block = 64;
-    const int64_t blocks = (m + block - 1) / block;
-#pragma omp parallel for num_threads(a.num_threads) schedule(static)
-    for (int64_t b = 0; b < blocks; ++b) {
-      const int64_t r0 = b * block, rows = std::min(block, m - r0);
-      k.bgemm.run(size_t(rows), size_t(cout_), size_t(k_words_), lhs + r0 * k_words_,
-                  size_t(k_words_), packed_.data(), count.data() + r0 * cout_, size_t(cout_));
-      transform(count.data(), r0, rows, a.out);
+    const int64_t rows_in = a.batch * pixels_in;
+    uint64_t* packed = thread_scratch<uint64_t>(size_t(rows_in * words_));
+    const bool direct = taps_ == 1 && win_.sh == 1 && win_.sw == 1 && !has_padding_;
+    const int64_t blocks = (pixels_out + kRowBlock - 1) / kRowBlock;
+#pragma omp parallel num_threads(a.num_threads)
+    {
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < rows_in; r += 256)
+        k.bitpack(a.in[0] + r * cin_, size_t(std::min<int64_t>(256, rows_in - r)), size_t(cin_),
+                  packed + r * words_);
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < a.batch * blocks; ++t) {
+        const int64_t n = t / blocks, p0 = (t % blocks) * kRowBlock;
+        const int64_t rows = std::min(kRowBlock, pixels_out - p0);
+        const uint64_t* lhs = packed + (n * pixels_in + p0) * words_;
+        if (!direct) {
+          uint64_t* cols = thread_scratch<uint64_t>(size_t(rows * k_words_), 1);
+          im2col(packed + n * pixels_in * words_, p0, rows, cols);
+          lhs = cols;
+        }
+        const int64_t out_row = n * pixels_out + p0;
+        const BgemmOutput o{int32_t(taps_ * cin_), mul_.data(), bias_.data(),
+                            has_padding_ ? pixel_correction_.data() + p0 : nullptr,
+                            residual_ ? a.in[1] + out_row * cout_ : nullptr,
+                            lo_, hi_, a.out + out_row * cout_, size_t(cout_)};
+        k.bgemm.run(size_t(rows), size_t(cout_), size_t(k_words_), lhs, size_t(k_words_),
+                    packed_.data(), o);
+      }
     }
   }
 
  private:
-  // Gathers each output pixel's taps (words_ words each); padded taps stay 0 (= +1).
-  void im2col(const uint64_t* packed, int64_t batch, uint64_t* cols) const {
-    for (int64_t n = 0; n < batch; ++n)
-      for (int64_t oy = 0; oy < out_.h; ++oy)
-        for (int64_t ox = 0; ox < out_.w; ++ox) {
-          uint64_t* dst = cols + ((n * out_.h + oy) * out_.w + ox) * k_words_;
-          for (int64_t ky = 0; ky < win_.kh; ++ky) {
-            const int64_t iy = oy * win_.sh - win_.ph + ky;
-            for (int64_t kx = 0; kx < win_.kw; ++kx) {
-              const int64_t ix = ox * win_.sw - win_.pw + kx;
-              if (iy < 0 || iy >= in_.h || ix < 0 || ix >= in_.w) continue;
-              std::memcpy(dst + (ky * win_.kw + kx) * words_,
-                          packed + ((n * in_.h + iy) * in_.w + ix) * words_,
-                          sizeof(uint64_t) * size_t(words_));
-            }
+  // Output pixel -> correction vector of its padded taps (null for interior pixels).
+  void build_corrections(const std::vector<int32_t>& tap_sum) {
+    const int64_t pixels_out = out_.h * out_.w;
+    pixel_correction_.assign(size_t(pixels_out), nullptr);
+    std::map<std::vector<bool>, size_t> classes;
+    std::vector<size_t> class_of(size_t(pixels_out), SIZE_MAX);
+    for (int64_t p = 0; p < pixels_out; ++p) {
+      const int64_t y0 = (p / out_.w) * win_.sh - win_.ph, x0 = (p % out_.w) * win_.sw - win_.pw;
+      std::vector<bool> padded(static_cast<size_t>(taps_), false);
+      bool any = false;
+      for (int64_t ky = 0; ky < win_.kh; ++ky)
+        for (int64_t kx = 0; kx < win_.kw; ++kx) {
+          const int64_t iy = y0 + ky, ix = x0 + kx;
+          const bool pad = iy < 0 || iy >= in_.h || ix < 0 || ix >= in_.w;
+          padded[size_t(ky * win_.kw + kx)] = pad;
+          any = any || pad;
+        }
+      if (!any) continue;
+      auto it = classes.find(padded);
+      if (it == classes.end()) {
+        it = classes.emplace(padded, corrections_.size()).first;
+        std::vector<int32_t> c(size_t(cout_), 0);
+        for (int64_t o = 0; o < cout_; ++o)
+          for (int64_t t = 0; t < taps_; ++t)
+            if (padded[size_t(t)]) c[size_t(o)] += tap_sum[size_t(o * taps_ + t)];
+        corrections_.push_back(std::move(c));
+      }
+      class_of[size_t(p)] = it->second;
+    }
+    has_padding_ = !corrections_.empty();
+    for (int64_t p = 0; p < pixels_out; ++p)
+      if (class_of[size_t(p)] != SIZE_MAX) pixel_correction_[size_t(p)] = corrections_[class_of[size_t(p)]].data();
+  }
+
+  // Gathers the taps of output pixels [p0, p0 + rows) of one sample; padded taps are 0 (= +1).
+  void im2col(const uint64_t* packed, int64_t p0, int64_t rows, uint64_t* cols) const {
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t p = p0 + r, oy = p / out_.w, ox = p % out_.w;
+      uint64_t* dst = cols + r * k_words_;
+      for (int64_t ky = 0; ky < win_.kh; ++ky) {
+        const int64_t iy = oy * win_.sh - win_.ph + ky;
+        for (int64_t kx = 0; kx < win_.kw; ++kx) {
+          const int64_t ix = ox * win_.sw - win_.pw + kx;
+          uint64_t* tap = dst + (ky * win_.kw + kx) * words_;
+          if (iy < 0 || iy >= in_.h || ix < 0 || ix >= in_.w) {
+            for (int64_t w = 0; w < words_; ++w) tap[w] = 0;
+          } else {
+            const uint64_t* src = packed + (iy * in_.w + ix) * words_;
+            for (int64_t w = 0; w < words_; ++w) tap[w] = src[w];
           }
         }
-  }
-
-  // count -> dot (with padding correction) -> dot * mul + bias, for rows [r0, r0 + rows).
-  void transform(const int32_t* count, int64_t r0, int64_t rows, float* out) const {
-    const int32_t k_bits = int32_t(taps_ * cin_);
-    const int64_t pixels_out = out_.h * out_.w;
-    for (int64_t r = r0; r < r0 + rows; ++r) {
-      const int64_t p = r % pixels_out, oy = p / out_.w, ox = p % out_.w;
-      const int64_t y0 = oy * win_.sh - win_.ph, x0 = ox * win_.sw - win_.pw;
-      const bool border = y0 < 0 || x0 < 0 || y0 + win_.kh > in_.h || x0 + win_.kw > in_.w;
-      for (int64_t o = 0; o < cout_; ++o) {
-        int32_t dot = k_bits - 2 * count[r * cout_ + o];
-        if (border) dot -= padded_tap_sum(o, y0, x0);
-        out[r * cout_ + o] = float(dot) * mul_[size_t(o)] + bias_[size_t(o)];
       }
     }
-  }
-
-  int32_t padded_tap_sum(int64_t o, int64_t y0, int64_t x0) const {
-    int32_t s = 0;
-    for (int64_t ky = 0; ky < win_.kh; ++ky)
-      for (int64_t kx = 0; kx < win_.kw; ++kx) {
-        const int64_t iy = y0 + ky, ix = x0 + kx;
-        if (iy < 0 || iy >= in_.h || ix < 0 || ix >= in_.w)
-          s += tap_sum_[size_t(o * taps_ + ky * win_.kw + kx)];
-      }
-    return s;
   }
 
   Window win_;
   int64_t cin_ = 0, cout_ = 0, words_ = 0, taps_ = 0, k_words_ = 0;
   Shape in_, out_;
-  std::vector<uint64_t> weights_;  // [Cout][kh][kw][words], as in the file
-  std::vector<uint64_t> packed_;   // the same, in the GEMM kernel's panels
-  std::vector<int32_t> tap_sum_;   // [Cout][kh*kw]: sum of +/-1 weights of each tap
-  std::vector<float> mul_, bias_;  // per output channel
+  std::vector<uint64_t> packed_;                    // weights in the GEMM kernel's panels
+  std::vector<std::vector<int32_t>> corrections_;   // per border class: [Cout]
+  std::vector<const int32_t*> pixel_correction_;    // per output pixel of a sample
+  bool has_padding_ = false;
+  std::vector<float> mul_, bias_;                   // per output channel
+  bool residual_ = false, clamped_ = false;
+  float lo_ = -std::numeric_limits<float>::infinity(), hi_ = std::numeric_limits<float>::infinity();
 };
 
 }  // namespace

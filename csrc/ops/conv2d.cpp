@@ -1,12 +1,18 @@
-// Float convolution (stems, downsample shortcuts): per-sample im2col + SGEMM, then
-// out = acc * mul + bias per output channel (a following BatchNorm folds into mul and bias).
+// Float convolution (stems, downsample shortcuts): im2col of a block of output pixels + SGEMM,
+// then out = acc * mul + bias per output channel (a following BatchNorm folds into mul and
+// bias), with an optional residual add and clamp, while the block is still in cache.
+#include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "ops/op.h"
+#include "ops/scratch.h"
 
 namespace irnet {
 
 namespace {
+
+constexpr int64_t kRowBlock = 64;
 
 class Conv2d final : public Op {
  public:
@@ -43,10 +49,23 @@ class Conv2d final : public Op {
   }
 
   bool fold_affine(const std::vector<float>& scale, const std::vector<float>& shift) override {
+    if (residual_ || clamped_) return false;
     for (size_t o = 0; o < mul_.size(); ++o) {
       mul_[o] *= scale[o];
       bias_[o] = bias_[o] * scale[o] + shift[o];
     }
+    return true;
+  }
+  bool fuse_residual() override {
+    if (residual_ || clamped_) return false;
+    residual_ = true;
+    return true;
+  }
+  bool fuse_clamp(float lo, float hi) override {
+    if (clamped_) return false;
+    lo_ = lo;
+    hi_ = hi;
+    clamped_ = true;
     return true;
   }
 
@@ -56,45 +75,53 @@ class Conv2d final : public Op {
     const int64_t pixels_out = out_.h * out_.w;
     const bool direct = win_.kh == 1 && win_.kw == 1 && win_.sh == 1 && win_.sw == 1 &&
                         win_.ph == 0 && win_.pw == 0;
-    for (int64_t n = 0; n < a.batch; ++n) {
-      const float* x = a.in[0] + n * in_.numel();
-      float* y = a.out + n * out_.numel();
-      std::vector<float> cols;
-      if (!direct) {
-        cols.assign(size_t(pixels_out * k_), 0.0f);
-        im2col(x, cols.data());
-        x = cols.data();
-      }
-      const int64_t block = 32;
-      const int64_t blocks = (pixels_out + block - 1) / block;
+    const int64_t blocks = (pixels_out + kRowBlock - 1) / kRowBlock;
 #pragma omp parallel for num_threads(a.num_threads) schedule(static)
-      for (int64_t b = 0; b < blocks; ++b) {
-        const int64_t r0 = b * block, rows = std::min(block, pixels_out - r0);
-        a.kernels->sgemm(size_t(rows), size_t(cout_), size_t(k_), x + r0 * k_, size_t(k_),
-                         weights_.data(), size_t(cout_), y + r0 * cout_, size_t(cout_));
-        for (int64_t r = r0; r < r0 + rows; ++r)
-          for (int64_t o = 0; o < cout_; ++o)
-            y[r * cout_ + o] = y[r * cout_ + o] * mul_[size_t(o)] + bias_[size_t(o)];
+    for (int64_t t = 0; t < a.batch * blocks; ++t) {
+      const int64_t n = t / blocks, p0 = (t % blocks) * kRowBlock;
+      const int64_t rows = std::min(kRowBlock, pixels_out - p0);
+      const float* x = a.in[0] + n * in_.numel();
+      const float* lhs = x + p0 * k_;
+      if (!direct) {
+        float* cols = thread_scratch<float>(size_t(rows * k_), 1);
+        im2col(x, p0, rows, cols);
+        lhs = cols;
       }
+      const int64_t row0 = n * pixels_out + p0;
+      float* y = a.out + row0 * cout_;
+      a.kernels->sgemm(size_t(rows), size_t(cout_), size_t(k_), lhs, size_t(k_), weights_.data(),
+                       size_t(cout_), y, size_t(cout_));
+      const float* res = residual_ ? a.in[1] + row0 * cout_ : nullptr;
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t o = 0; o < cout_; ++o) {
+          float v = y[r * cout_ + o] * mul_[size_t(o)] + bias_[size_t(o)];
+          if (res) v += res[r * cout_ + o];
+          y[r * cout_ + o] = v < lo_ ? lo_ : (v > hi_ ? hi_ : v);
+        }
     }
   }
 
  private:
-  void im2col(const float* x, float* cols) const {
-    for (int64_t oy = 0; oy < out_.h; ++oy)
-      for (int64_t ox = 0; ox < out_.w; ++ox) {
-        float* dst = cols + (oy * out_.w + ox) * k_;
-        for (int64_t ky = 0; ky < win_.kh; ++ky) {
-          const int64_t iy = oy * win_.sh - win_.ph + ky;
-          if (iy < 0 || iy >= in_.h) continue;
-          for (int64_t kx = 0; kx < win_.kw; ++kx) {
-            const int64_t ix = ox * win_.sw - win_.pw + kx;
-            if (ix < 0 || ix >= in_.w) continue;
-            std::memcpy(dst + (ky * win_.kw + kx) * cin_, x + (iy * in_.w + ix) * cin_,
-                        sizeof(float) * size_t(cin_));
-          }
+  // Rows [p0, p0 + rows) of the im2col matrix of one sample; padded taps are 0. Within a
+  // kernel row, the in-bounds taps are contiguous in NHWC, so each is one copy.
+  void im2col(const float* x, int64_t p0, int64_t rows, float* cols) const {
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t oy = (p0 + r) / out_.w, ox = (p0 + r) % out_.w;
+      float* dst = cols + r * k_;
+      const int64_t x0 = ox * win_.sw - win_.pw;
+      const int64_t kx0 = std::max<int64_t>(0, -x0), kx1 = std::min(win_.kw, in_.w - x0);
+      for (int64_t ky = 0; ky < win_.kh; ++ky) {
+        float* row = dst + ky * win_.kw * cin_;
+        const int64_t iy = oy * win_.sh - win_.ph + ky;
+        if (iy < 0 || iy >= in_.h || kx1 <= kx0) {
+          std::fill(row, row + win_.kw * cin_, 0.0f);
+          continue;
         }
+        std::fill(row, row + kx0 * cin_, 0.0f);
+        std::copy(x + (iy * in_.w + x0 + kx0) * cin_, x + (iy * in_.w + x0 + kx1) * cin_, row + kx0 * cin_);
+        std::fill(row + kx1 * cin_, row + win_.kw * cin_, 0.0f);
       }
+    }
   }
 
   Window win_;
@@ -102,6 +129,8 @@ class Conv2d final : public Op {
   Shape in_, out_;
   std::vector<float> weights_;  // [kh*kw*Cin][Cout]
   std::vector<float> mul_, bias_;
+  bool residual_ = false, clamped_ = false;
+  float lo_ = -std::numeric_limits<float>::infinity(), hi_ = std::numeric_limits<float>::infinity();
 };
 
 }  // namespace

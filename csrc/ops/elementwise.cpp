@@ -1,5 +1,6 @@
 // Element-wise ops: relu, hardtanh (clamp) and add.
 #include <algorithm>
+#include <limits>
 
 #include "ops/op.h"
 
@@ -20,6 +21,11 @@ class Clamp final : public Op {
     shape_ = in[0];
     return shape_;
   }
+  bool as_clamp(float* lo, float* hi) const override {
+    *lo = lo_;
+    *hi = hi_;
+    return true;
+  }
   void run(const RunArgs& a) const override {
     const int64_t n = a.batch * shape_.numel();
     // NaN stays NaN here, as in PyTorch (comparisons with NaN are false).
@@ -31,7 +37,7 @@ class Clamp final : public Op {
 
  private:
   Shape shape_;
-  float lo_ = 0.0f, hi_ = std::numeric_limits<float>::infinity();
+  float lo_ = 0.0f, hi_ = std::numeric_limits<float>::infinity();  // relu by default
 };
 
 class Add final : public Op {

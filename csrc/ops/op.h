@@ -29,6 +29,12 @@ class Op {
   virtual bool fold_affine(const std::vector<float>& /*scale*/, const std::vector<float>& /*shift*/) {
     return false;
   }
+  // Conv-like ops absorb a following add (its other operand arrives as an extra input in
+  // RunArgs::in) and a following clamp (hardtanh / relu), applied in their output transform.
+  virtual bool fuse_residual() { return false; }
+  virtual bool fuse_clamp(float /*lo*/, float /*hi*/) { return false; }
+  // Clamp ops state their bounds so the plan can fuse them.
+  virtual bool as_clamp(float* /*lo*/, float* /*hi*/) const { return false; }
   // An op that is a per-channel affine map (batch_norm) states it, so the plan can fold it.
   virtual bool as_affine(std::vector<float>* /*scale*/, std::vector<float>* /*shift*/) const {
     return false;

@@ -34,9 +34,10 @@ class Pool2d final : public Op {
           for (int64_t y = ys; y < y1; ++y)
             for (int64_t x = xs; x < x1; ++x) {
               const float* src = a.in[0] + ((n * in_.h + y) * in_.w + x) * c;
-              for (int64_t i = 0; i < c; ++i)
-                dst[i] = max_ ? (src[i] > dst[i] || src[i] != src[i] ? src[i] : dst[i])
-                              : dst[i] + src[i];
+              if (max_)
+                for (int64_t i = 0; i < c; ++i) dst[i] = src[i] > dst[i] ? src[i] : dst[i];
+              else
+                for (int64_t i = 0; i < c; ++i) dst[i] += src[i];
             }
           if (!max_) {
             // PyTorch: the divisor counts padded cells inside [−pad, size + pad) when
