@@ -13,7 +13,7 @@ struct KernelConfig {
   const char* isa;  // "scalar", "avx2", "avx512", "neon"
   BitpackFn bitpack;
   BgemmKernel bgemm;
-  SgemmFn sgemm;
+  SgemmKernel sgemm;
 };
 
 // ISAs this build contains and this CPU can run, best first; "scalar" is always last.

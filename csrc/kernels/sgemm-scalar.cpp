@@ -2,17 +2,28 @@
 
 namespace irnet {
 
-// i-k-j order: the inner loop runs along contiguous rows of B and C, so the compiler can
-// vectorize it even in this portable version.
-void irn_sgemm_ukernel_1xN__scalar(size_t m, size_t n, size_t k, const float* a, size_t lda,
-                               const float* b, size_t ldb, float* c, size_t ldc) {
-  for (size_t i = 0; i < m; ++i) {
-    float* ci = c + i * ldc;
-    for (size_t j = 0; j < n; ++j) ci[j] = 0.0f;
-    for (size_t p = 0; p < k; ++p) {
-      const float aip = a[i * lda + p];
-      const float* bp = b + p * ldb;
-      for (size_t j = 0; j < n; ++j) ci[j] += aip * bp[j];
+std::vector<float> sgemm_pack_b(size_t k, size_t n, size_t nr, const float* b) {
+  const size_t panels = (n + nr - 1) / nr;
+  std::vector<float> packed(panels * k * nr, 0.0f);
+  for (size_t p = 0; p < k; ++p)
+    for (size_t j = 0; j < n; ++j) packed[((j / nr) * k + p) * nr + j % nr] = b[p * n + j];
+  return packed;
+}
+
+// Portable version: one row x 8 columns at a time; the fixed-width inner loop lets the
+// compiler vectorize it for whatever the target has.
+IRN_SGEMM_KERNEL(irn_sgemm_ukernel_1x8__scalar) {
+  constexpr size_t NR = 8;
+  for (size_t j0 = 0; j0 < n; j0 += NR) {
+    const float* panel = packed_b + (j0 / NR) * k * NR;
+    const size_t cols = n - j0 < NR ? n - j0 : NR;
+    for (size_t i = 0; i < m; ++i) {
+      float acc[NR] = {0};
+      for (size_t p = 0; p < k; ++p) {
+        const float aip = a[i * lda + p];
+        for (size_t j = 0; j < NR; ++j) acc[j] += aip * panel[p * NR + j];
+      }
+      for (size_t j = 0; j < cols; ++j) c[i * ldc + j0 + j] = acc[j];
     }
   }
 }

@@ -39,6 +39,8 @@ class Conv2d final : public Op {
           for (int64_t kx = 0; kx < win_.kw; ++kx)
             weights_[size_t(((ky * win_.kw + kx) * cin_ + c) * cout_ + o)] =
                 src[((o * cin_ + c) * win_.kh + ky) * win_.kw + kx];
+    packed_ = sgemm_pack_b(size_t(k_), size_t(cout_), k.sgemm.nr, weights_.data());
+    weights_ = std::vector<float>();
     mul_.assign(size_t(cout_), 1.0f);
     bias_.assign(size_t(cout_), 0.0f);
     if (desc_.has_param("bias")) {
@@ -89,8 +91,8 @@ class Conv2d final : public Op {
       }
       const int64_t row0 = n * pixels_out + p0;
       float* y = a.out + row0 * cout_;
-      a.kernels->sgemm(size_t(rows), size_t(cout_), size_t(k_), lhs, size_t(k_), weights_.data(),
-                       size_t(cout_), y, size_t(cout_));
+      a.kernels->sgemm.run(size_t(rows), size_t(cout_), size_t(k_), lhs, size_t(k_), packed_.data(),
+                           y, size_t(cout_));
       const float* res = residual_ ? a.in[1] + row0 * cout_ : nullptr;
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t o = 0; o < cout_; ++o) {
@@ -127,7 +129,8 @@ class Conv2d final : public Op {
   Window win_;
   int64_t cin_ = 0, cout_ = 0, k_ = 0;
   Shape in_, out_;
-  std::vector<float> weights_;  // [kh*kw*Cin][Cout]
+  std::vector<float> weights_;  // [kh*kw*Cin][Cout], only while preparing
+  std::vector<float> packed_;   // the same, in the SGEMM kernel's panels
   std::vector<float> mul_, bias_;
   bool residual_ = false, clamped_ = false;
   float lo_ = -std::numeric_limits<float>::infinity(), hi_ = std::numeric_limits<float>::infinity();

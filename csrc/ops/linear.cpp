@@ -24,6 +24,8 @@ class Linear final : public Op {
     for (int64_t o = 0; o < out_f_; ++o)
       for (int64_t i = 0; i < in_f_; ++i)
         weights_t_[size_t(i * out_f_ + o)] = w.data<float>()[o * in_f_ + i];
+    packed_ = sgemm_pack_b(size_t(in_f_), size_t(out_f_), k.sgemm.nr, weights_t_.data());
+    weights_t_ = std::vector<float>();
     bias_.assign(size_t(out_f_), 0.0f);
     if (desc_.has_param("bias"))
       std::memcpy(bias_.data(), g.param(desc_, "bias", DType::F32, {out_f_}).data<float>(),
@@ -34,15 +36,16 @@ class Linear final : public Op {
   int64_t float_macs() const override { return in_f_ * out_f_; }
 
   void run(const RunArgs& a) const override {
-    a.kernels->sgemm(size_t(a.batch), size_t(out_f_), size_t(in_f_), a.in[0], size_t(in_f_),
-                     weights_t_.data(), size_t(out_f_), a.out, size_t(out_f_));
+    a.kernels->sgemm.run(size_t(a.batch), size_t(out_f_), size_t(in_f_), a.in[0], size_t(in_f_),
+                         packed_.data(), a.out, size_t(out_f_));
     for (int64_t n = 0; n < a.batch; ++n)
       for (int64_t o = 0; o < out_f_; ++o) a.out[n * out_f_ + o] += bias_[size_t(o)];
   }
 
  private:
   int64_t in_f_ = 0, out_f_ = 0;
-  std::vector<float> weights_t_;  // [in][out]
+  std::vector<float> weights_t_;  // [in][out], only while preparing
+  std::vector<float> packed_;     // the same, in the SGEMM kernel's panels
   std::vector<float> bias_;
 };
 

@@ -1,0 +1,120 @@
+// Kernel tests: every ISA this CPU runs against plain reference loops, over sizes that hit
+// every tail (M < MR, N not a multiple of NR, K words from 1 to past the unroll). Binary GEMM
+// outputs and bit-packing must be identical; SGEMM within float rounding.
+// Run directly or through ctest; exits non-zero on any mismatch. Runs under qemu for NEON.
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "kernels/config.h"
+
+using namespace irnet;
+
+namespace {
+
+int failures = 0;
+
+void expect(bool ok, const char* what, const char* isa, size_t m, size_t n, size_t k) {
+  if (ok) return;
+  ++failures;
+  std::printf("FAIL %s [%s] m=%zu n=%zu k=%zu\n", what, isa, m, n, k);
+}
+
+void test_bgemm(const KernelConfig& cfg, std::mt19937_64& rng) {
+  const size_t ms[] = {1, 3, 4, 5, 9, 17};
+  const size_t ns[] = {1, 7, 8, 9, 31, 32, 33, 70};
+  const size_t ks[] = {1, 2, 8, 9, 31, 32, 33, 70};
+  for (size_t m : ms)
+    for (size_t n : ns)
+      for (size_t k : ks) {
+        std::vector<uint64_t> a(m * k), b(n * k);
+        for (auto& x : a) x = rng();
+        for (auto& x : b) x = rng();
+        std::vector<float> mul(n), bias(n), residual(m * n), out(m * n);
+        std::vector<std::vector<int32_t>> corr(m, std::vector<int32_t>(n));
+        std::vector<const int32_t*> rows(m);
+        for (size_t j = 0; j < n; ++j) {
+          mul[j] = std::ldexp(1.0f, int(rng() % 7) - 3) * (rng() % 2 ? 1.0f : -0.75f);
+          bias[j] = float(int(rng() % 200) - 100) / 8.0f;
+        }
+        for (size_t i = 0; i < m; ++i) {
+          rows[i] = i % 3 == 1 ? nullptr : corr[i].data();
+          for (size_t j = 0; j < n; ++j) {
+            corr[i][j] = int32_t(rng() % 64) - 32;
+            residual[i * n + j] = float(int(rng() % 100) - 50) / 4.0f;
+          }
+        }
+        const int32_t k_bits = int32_t(k * 64 - rng() % 10);
+        const BgemmOutput o{k_bits, mul.data(), bias.data(), rows.data(), residual.data(), -20.0f, 30.0f, out.data(), n};
+        const std::vector<uint64_t> packed = bgemm_pack_b(n, k, cfg.bgemm.nr, b.data());
+        cfg.bgemm.run(m, n, k, a.data(), k, packed.data(), o);
+        bool ok = true;
+        for (size_t i = 0; i < m; ++i)
+          for (size_t j = 0; j < n; ++j) {
+            int64_t count = 0;
+            for (size_t w = 0; w < k; ++w) count += __builtin_popcountll(a[i * k + w] ^ b[j * k + w]);
+            ok = ok && out[i * n + j] == bgemm_output_value(o, i, j, count);
+          }
+        expect(ok, "bgemm", cfg.isa, m, n, k);
+      }
+}
+
+void test_bitpack(const KernelConfig& cfg, std::mt19937_64& rng) {
+  std::normal_distribution<float> normal;
+  for (size_t channels : {1, 3, 15, 16, 17, 63, 64, 65, 130, 256}) {
+    const size_t rows = 7;
+    std::vector<float> x(rows * channels);
+    for (auto& v : x) v = normal(rng);
+    x[0] = 0.0f;
+    if (x.size() > 1) x[1] = -0.0f;
+    const size_t words = words_for(channels);
+    std::vector<uint64_t> got(rows * words, ~uint64_t(0)), want(rows * words, 0);
+    cfg.bitpack(x.data(), rows, channels, got.data());
+    for (size_t r = 0; r < rows; ++r)
+      for (size_t c = 0; c < channels; ++c)
+        if (x[r * channels + c] < 0.0f) want[r * words + c / 64] |= uint64_t(1) << (c % 64);
+    expect(got == want, "bitpack", cfg.isa, rows, channels, words);
+  }
+}
+
+void test_sgemm(const KernelConfig& cfg, std::mt19937_64& rng) {
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (size_t m : {1, 5, 8, 13})
+    for (size_t n : {1, 15, 16, 17, 33, 64})
+      for (size_t k : {1, 3, 147}) {
+        std::vector<float> a(m * k), b(k * n), c(m * n, 1e30f);
+        for (auto& v : a) v = u(rng);
+        for (auto& v : b) v = u(rng);
+        const std::vector<float> packed = sgemm_pack_b(k, n, cfg.sgemm.nr, b.data());
+        cfg.sgemm.run(m, n, k, a.data(), k, packed.data(), c.data(), n);
+        bool ok = true;
+        for (size_t i = 0; i < m; ++i)
+          for (size_t j = 0; j < n; ++j) {
+            double want = 0;
+            for (size_t p = 0; p < k; ++p) want += double(a[i * k + p]) * b[p * n + j];
+            ok = ok && std::fabs(c[i * n + j] - want) <= 1e-5 * double(k);
+          }
+        expect(ok, "sgemm", cfg.isa, m, n, k);
+      }
+}
+
+}  // namespace
+
+int main() {
+  const std::vector<std::string> isas = available_isas();
+  int passed = 0, failed = 0;
+  for (const std::string& isa : isas) {
+    const KernelConfig& cfg = kernel_config(isa);
+    std::mt19937_64 rng(42);
+    const int before = failures;
+    test_bgemm(cfg, rng);
+    test_bitpack(cfg, rng);
+    test_sgemm(cfg, rng);
+    const bool ok = failures == before;
+    std::printf("kernels [%s]: %s\n", isa.c_str(), ok ? "ok" : "FAILED");
+    (ok ? passed : failed)++;
+  }
+  std::printf("%d passed, %d failed\n", passed, failed);
+  return failures ? 1 : 0;
+}
