@@ -13,7 +13,7 @@ class BatchNorm final : public Op {
  public:
   using Op::Op;
 
-  Shape prepare(const std::vector<Shape>& in, const GraphDesc& g, const KernelConfig& k) override {
+  Shape prepare(const std::vector<Shape>& in, const GraphDesc& g, const KernelConfig& /*k*/) override {
     expect_inputs(in, 1);
     shape_ = in[0];
     const int64_t c = shape_.c;
