@@ -7,14 +7,24 @@ info, bench, ...), write the module and list it in COMMANDS.
 import argparse
 import sys
 
-from irnet_infer import cli_eval
+from irnet_infer import cli_bench, cli_eval, cli_info, cli_predict
 
-COMMANDS = [cli_eval]
+COMMANDS = [cli_predict, cli_info, cli_bench, cli_eval]
+
+EPILOG = """examples:
+  irnet-infer predict model.irb cat.png --top 3
+  irnet-infer info model.irb
+  irnet-infer bench model.irb --threads 1 --per-layer
+  irnet-infer eval model.irb --data digits
+
+run `irnet-infer COMMAND --help` for a command's options and examples.
+"""
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="irnet-infer",
-                                     description="Fast CPU inference for IR-Net binary networks.")
+                                     description="Fast CPU inference for IR-Net binary networks.",
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for command in COMMANDS:

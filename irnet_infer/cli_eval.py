@@ -2,13 +2,21 @@
 classes) and throughput of a converted model on a dataset's held-out split, with the
 runtime package only (no torch). Data comes from irnet_infer.datasets, preprocessed with
 the model file's own settings, so digits/CIFAR see exactly what training evaluated."""
+import argparse
 import time
 
 import numpy as np
 
+EPILOG = """examples:
+  irnet-infer eval model.irb --data digits
+  irnet-infer eval model.irb --data cifar10:~/data/cifar-10-batches-py --threads 1
+  irnet-infer eval model.irb --data imagefolder:val/ --batch-size 32 --limit 1000
+"""
+
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("eval", help="accuracy and images/s on a dataset's held-out split")
+    p = subparsers.add_parser("eval", help="accuracy and images/s on a dataset's held-out split",
+                              epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="the .irb file")
     p.add_argument("--data", required=True, help="digits | cifar10:DIR | imagefolder:DIR")
     p.add_argument("--batch-size", type=int, default=64)

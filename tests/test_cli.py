@@ -1,0 +1,191 @@
+"""The command line: predict, info, bench (and the dispatcher's error handling). Fast: one small
+ResNet-20 converted once, runs of a few iterations."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from irnet_infer import __main__ as cli
+from irnet_infer import Model
+from irnet_infer.cli_info import infer_shapes, model_info
+from irnet_infer.cli_predict import probabilities
+
+CLASSES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    torch = pytest.importorskip("torch")
+    from export.convert import convert
+    from export.models import create_model
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("cli") / "resnet20.irb"
+    convert(create_model("resnet20"), str(path), arch="resnet20", classes=CLASSES)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def vgg_path(tmp_path_factory):
+    pytest.importorskip("torch")
+    from export.convert import convert
+    from export.models import create_model
+    path = tmp_path_factory.mktemp("cli") / "vgg.irb"
+    convert(create_model("vgg_small"), str(path), arch="vgg_small")
+    return str(path)
+
+
+def run_cli(capsys, *argv):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# -- predict -------------------------------------------------------------------------------------
+
+def test_predict_npy_text_and_json(model_path, tmp_path, capsys):
+    x = np.random.default_rng(0).standard_normal((3, 3, 32, 32)).astype(np.float32)
+    np.save(tmp_path / "batch.npy", x)
+    code, out, _ = run_cli(capsys, "predict", model_path, tmp_path / "batch.npy", "--top", 3, "--json",
+                           "--no-progress")
+    assert code == 0
+    results = json.loads(out)
+    assert [r["image"] for r in results] == [f"{tmp_path / 'batch.npy'}[{i}]" for i in range(3)]
+    logits = Model(model_path).predict(x)
+    for r, z in zip(results, logits):
+        assert len(r["top"]) == 3
+        p = [t["probability"] for t in r["top"]]
+        assert p == sorted(p, reverse=True)
+        assert r["top"][0]["index"] == int(np.argmax(z))
+        assert r["top"][0]["class"] == CLASSES[int(np.argmax(z))]
+        np.testing.assert_allclose(p[0], probabilities(z[None], False)[0].max(), rtol=1e-6)
+    code, out, _ = run_cli(capsys, "predict", model_path, tmp_path / "batch.npy", "-k", 2, "--no-progress")
+    assert code == 0 and out.count("%") == 6 and CLASSES[int(np.argmax(logits[0]))] in out
+
+
+def test_predict_image_file(model_path, tmp_path, capsys):
+    Image = pytest.importorskip("PIL.Image")
+    img = np.random.default_rng(1).integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    Image.fromarray(img).save(tmp_path / "a.png")
+    code, out, _ = run_cli(capsys, "predict", model_path, tmp_path / "a.png", "--json")
+    assert code == 0
+    [r] = json.loads(out)
+    assert len(r["top"]) == 5
+    assert sum(t["probability"] for t in r["top"]) <= 1 + 1e-9
+
+
+def test_probabilities_softmax_and_log_softmax():
+    z = np.array([[1.0, 2.0, 3.0]])
+    p = probabilities(z, False)
+    np.testing.assert_allclose(p.sum(), 1.0)
+    ls = z - np.log(np.exp(z).sum())
+    np.testing.assert_allclose(probabilities(ls, True), p)
+
+
+def test_predict_uses_exp_when_model_ends_in_log_softmax(vgg_path, tmp_path, capsys):
+    m = Model(vgg_path)
+    from irnet_infer.cli_predict import ends_in_log_softmax
+    x = np.random.default_rng(2).standard_normal((3, 32, 32)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    code, out, _ = run_cli(capsys, "predict", vgg_path, tmp_path / "x.npy", "--json", "--top", 10)
+    assert code == 0
+    total = sum(t["probability"] for t in json.loads(out)[0]["top"])
+    np.testing.assert_allclose(total, 1.0, rtol=1e-5)
+    assert json.loads(out)[0]["top"][0]["class"].startswith("class ")  # no class names in file
+    assert isinstance(ends_in_log_softmax(m.graph), bool)
+
+
+# -- info ----------------------------------------------------------------------------------------
+
+def test_info_table_and_totals(model_path, capsys):
+    code, out, _ = run_cli(capsys, "info", model_path)
+    assert code == 0
+    for word in ("bconv2d", "binary", "compression", "format version:    1", "producer", "resnet20", "layer1.0.conv1"):
+        assert word in out
+    info = model_info(model_path)
+    t = info["totals"]
+    m = Model(model_path)
+    steps = m.steps()
+    assert t["binary_macs"] == sum(s["binary_macs"] for s in steps)
+    assert t["total_macs"] == sum(s["binary_macs"] + s["float_macs"] for s in steps)
+    assert 0.5 < t["binary_mac_share"] < 1
+    assert t["float32_bytes"] > t["param_bytes"] and t["compression"] > 1
+    assert t["format_version"] == 1 and t["producer"]["arch"] == "resnet20"
+    conv = next(r for r in info["layers"] if r["name"] == "layer1.0.conv1")
+    assert conv["kind"] == "binary" and conv["params"] == 16 * 16 * 9
+    assert conv["input_shape"] == [[16, 32, 32]] and conv["output_shape"] == [16, 32, 32]
+    code, out, _ = run_cli(capsys, "info", model_path, "--json")
+    assert code == 0 and json.loads(out)["totals"]["ops"] == len(m.graph["ops"])
+
+
+def test_info_shapes_match_engine(vgg_path):
+    m = Model(vgg_path)
+    shapes = infer_shapes(m.graph)
+    for s in m.steps():
+        assert tuple(shapes[s["output"]]) == tuple(s["output_shape"]), s["name"]
+
+
+# -- bench ---------------------------------------------------------------------------------------
+
+def test_bench_latency_and_per_layer(model_path, capsys):
+    code, out, _ = run_cli(capsys, "bench", model_path, "--threads", 1, "--batch", 2, "--iterations", 3,
+                           "--warmup", 1, "--per-layer", "--no-progress")
+    assert code == 0
+    for word in ("p50", "p90", "p99", "images/s", "GOPS", "share", "layer1.0.conv1", "total"):
+        assert word in out
+    code, out, _ = run_cli(capsys, "bench", model_path, "--threads", 1, "--iterations", 3, "--json",
+                           "--per-layer", "--isa", "scalar", "--no-progress")
+    r = json.loads(out)
+    assert code == 0 and r["isa"] == "scalar" and r["threads"] == 1 and r["iterations"] == 3
+    assert r["latency_ms"]["p50"] <= r["latency_ms"]["p99"]
+    np.testing.assert_allclose(sum(s["share"] for s in r["layers"]), 1.0, rtol=1e-6)
+    assert len(r["layers"]) == len(Model(model_path).steps())
+
+
+# -- errors: one line, non-zero ------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv", [
+    ["info", "missing.irb"],
+    ["bench", "missing.irb"],
+    ["predict", "missing.irb", "missing.png"],
+])
+def test_missing_files(argv, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, *argv)
+    assert code != 0 and err.startswith("error: ") and err.count("\n") == 1 and "missing" in err
+
+
+def test_bad_irb_gives_format_error(tmp_path, capsys):
+    bad = tmp_path / "bad.irb"
+    bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}")
+    for argv in (["info", bad], ["bench", bad], ["predict", bad, bad]):
+        code, _, err = run_cli(capsys, *argv)
+        assert code != 0 and err.startswith("error: ") and err.count("\n") == 1, (argv, err)
+
+
+def test_bad_arguments(model_path, tmp_path, capsys):
+    np.save(tmp_path / "wrong.npy", np.zeros((3, 8, 8), np.float32))
+    for argv in (["bench", model_path, "--batch", 0], ["predict", model_path, tmp_path / "wrong.npy"],
+                 ["predict", model_path, tmp_path / "wrong.npy", "--top", 0],
+                 ["bench", model_path, "--isa", "nosuchisa", "--iterations", 1]):
+        code, _, err = run_cli(capsys, *argv)
+        assert code != 0 and err.startswith("error: ") and err.count("\n") == 1, (argv, err)
+
+
+@pytest.mark.parametrize("command", ["predict", "info", "bench", "eval"])
+def test_help_has_examples(command, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main([command, "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert f"irnet-infer {command}" in out and "example" in out
+
+
+def test_module_entry_point_and_no_torch(model_path):
+    code = ("import sys, irnet_infer.__main__ as m; rc = m.main(['info', %r]); "
+            "assert 'torch' not in sys.modules, 'torch imported'; sys.exit(rc)" % model_path)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "-m", "irnet_infer", "--help"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "bench" in r.stdout and "predict" in r.stdout
