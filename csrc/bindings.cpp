@@ -30,7 +30,11 @@ double as_number(const py::handle& h, const std::string& what) {
   // bool is an int in Python; both are accepted as numbers.
   check(py::isinstance<py::int_>(h) || py::isinstance<py::float_>(h), what, " must be a number");
   if (py::isinstance<py::int_>(h)) {
-    const long long v = h.cast<long long>();
+    // Python ints are unbounded: one that does not fit in 64 bits is refused, not cast.
+    int overflow = 0;
+    const long long v = PyLong_AsLongLongAndOverflow(h.ptr(), &overflow);
+    if (v == -1 && PyErr_Occurred()) PyErr_Clear();
+    check(overflow == 0, what, " is too large");
     return double(v);
   }
   return h.cast<double>();
@@ -194,6 +198,7 @@ class Engine {
   py::tuple output_shape() const { return shape_tuple(plan_.output_shape()); }
   std::string isa() const { return plan_.kernels().isa; }
   int num_threads() const { return plan_.num_threads(); }
+  int64_t arena_floats_per_sample() const { return plan_.arena_floats_per_sample(); }
 
  private:
   static py::tuple shape_tuple(const Shape& s) {
@@ -261,7 +266,8 @@ PYBIND11_MODULE(_engine, m) {
       .def_property_readonly("input_shape", &Engine::input_shape)
       .def_property_readonly("output_shape", &Engine::output_shape)
       .def_property_readonly("isa", &Engine::isa)
-      .def_property_readonly("num_threads", &Engine::num_threads);
+      .def_property_readonly("num_threads", &Engine::num_threads)
+      .def_property_readonly("arena_floats_per_sample", &Engine::arena_floats_per_sample);
   m.def("available_isas", &available_isas, "ISAs this build and CPU can run, best first");
   m.def("default_threads", [] {
     const unsigned hw = std::thread::hardware_concurrency();

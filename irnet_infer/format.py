@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import struct
 from dataclasses import dataclass, field
@@ -104,6 +105,8 @@ def parse_irb(data: bytes, name: str = "<bytes>") -> IrbFile:
         header = json.loads(data[8:8 + header_len])
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise IrbFormatError(f"{name}: safetensors header is not valid JSON ({e})") from None
+    except RecursionError:
+        raise IrbFormatError(f"{name}: safetensors header JSON is nested too deeply") from None
     if not isinstance(header, dict):
         raise IrbFormatError(f"{name}: safetensors header is not a JSON object")
     meta = header.pop("__metadata__", None)
@@ -139,6 +142,8 @@ def _json(meta: dict, key: str, name: str, kind: type) -> Any:
         value = json.loads(meta[key])
     except json.JSONDecodeError as e:
         raise IrbFormatError(f"{name}: metadata {key!r} is not valid JSON ({e})") from None
+    except RecursionError:
+        raise IrbFormatError(f"{name}: metadata {key!r} JSON is nested too deeply") from None
     if not isinstance(value, kind):
         raise IrbFormatError(f"{name}: metadata {key!r} must be a JSON {kind.__name__}")
     return value
@@ -151,7 +156,7 @@ def _read_tensors(header: dict, body: bytes, name: str) -> dict[str, np.ndarray]
         where = f"{name}: tensor {tname!r}"
         if not isinstance(info, dict):
             raise IrbFormatError(f"{where}: header entry is not an object")
-        dtype = _DTYPES.get(info.get("dtype"))
+        dtype = _DTYPES.get(info.get("dtype")) if isinstance(info.get("dtype"), str) else None
         if dtype is None:
             raise IrbFormatError(f"{where}: dtype {info.get('dtype')!r} is not one of F32, U64, I8")
         shape = info.get("shape")
@@ -193,6 +198,8 @@ def validate(f: IrbFile, name: str = "model") -> None:
     if (not isinstance(inp.get("name"), str) or not isinstance(shape, list) or len(shape) != 3
             or not all(type(d) is int and 1 <= d <= 2**20 for d in shape)):
         raise bad("graph input needs a name and a shape [C, H, W] of sizes in 1..2^20")
+    if shape[0] * shape[1] * shape[2] > 2**31:
+        raise bad(f"graph input shape {shape} has more than 2^31 elements")
     if len(g["outputs"]) != 1 or not isinstance(g["outputs"][0], str):
         raise bad("graph must have exactly one output name")
     defined = {inp["name"]}
@@ -201,7 +208,7 @@ def validate(f: IrbFile, name: str = "model") -> None:
         if not isinstance(op, dict):
             raise bad(f"graph op #{i} is not an object")
         where = f"op #{i} {op.get('name', '')!r}"
-        if op.get("type") not in OP_TYPES:
+        if not isinstance(op.get("type"), str) or op["type"] not in OP_TYPES:
             raise bad(f"{where}: unknown op type {op.get('type')!r}")
         ins, outs = op.get("inputs"), op.get("outputs")
         if not isinstance(ins, list) or not all(isinstance(t, str) for t in ins):
@@ -218,6 +225,11 @@ def validate(f: IrbFile, name: str = "model") -> None:
         attrs = op.get("attrs", {})
         if not isinstance(attrs, dict):
             raise bad(f"{where}: attrs must be an object")
+        for key, value in attrs.items():
+            values = value if isinstance(value, list) else [value]
+            if not all(_finite_number(v) for v in values):
+                raise bad(f"{where}: attribute {key!r} must be a finite number or a list of them, "
+                          f"got {value!r:.80}")
         params = op.get("params", {})
         if not isinstance(params, dict):
             raise bad(f"{where}: params must be an object")
@@ -237,6 +249,36 @@ def validate(f: IrbFile, name: str = "model") -> None:
         raise bad(f"tensors not used by any op: {extra[:5]}")
     if f.classes is not None and not all(isinstance(c, str) for c in f.classes):
         raise bad("classes must be a list of strings")
+    _validate_preprocess(f.preprocess, shape, bad)
+
+
+def _finite_number(v: Any) -> bool:
+    # bool is an int in Python (and in JSON files written by Python): accepted, as 0/1.
+    # Integers are bounded so that the engine's conversion to double and int64 is exact.
+    if isinstance(v, int):
+        return abs(v) <= 2**53
+    return isinstance(v, float) and math.isfinite(v)
+
+
+def _validate_preprocess(pre: dict, input_shape: list, bad) -> None:
+    size = pre.get("input_size")
+    if size != input_shape:
+        raise bad(f"preprocess input_size {size!r:.80} must equal the graph input shape {input_shape}")
+    for key in ("mean", "std"):
+        if key in pre:
+            v = pre[key]
+            if (not isinstance(v, list) or len(v) != input_shape[0]
+                    or not all(_finite_number(x) and not isinstance(x, bool) for x in v)):
+                raise bad(f"preprocess {key!r} must be a list of {input_shape[0]} finite numbers")
+    if "std" in pre and any(x == 0 for x in pre["std"]):
+        raise bad("preprocess 'std' must not contain 0")
+    if "scale" in pre and (not _finite_number(pre["scale"]) or isinstance(pre["scale"], bool)):
+        raise bad("preprocess 'scale' must be a finite number")
+    resize = pre.get("resize")
+    if resize is not None and (type(resize) is not int or not 1 <= resize <= 2**16):
+        raise bad(f"preprocess 'resize' must be an integer in 1..65536, got {resize!r:.80}")
+    if pre.get("channel_order", "RGB") not in ("RGB", "BGR"):
+        raise bad("preprocess 'channel_order' must be 'RGB' or 'BGR'")
 
 
 def pack_signs(w: np.ndarray) -> np.ndarray:

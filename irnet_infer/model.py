@@ -60,9 +60,14 @@ class Model:
         try:
             self._engine = _engine.Engine(f.graph, f.tensors, num_threads or default_num_threads(), isa or "")
         except ValueError as e:
-            if "ISA" in str(e):
+            # A bad isa= / IRNET_ISA is the caller's error; everything else is about the file.
+            if str(e).startswith(("unknown ISA '", "ISA '")):
                 raise
             raise IrbFormatError(f"{self.path}: {e}") from None
+        if self.classes is not None and (len(self.output_shape) != 1
+                                         or len(self.classes) != self.output_shape[0]):
+            raise IrbFormatError(f"{self.path}: {len(self.classes)} class names for output shape "
+                                 f"{self.output_shape}")
         self._arena_bytes_per_sample = self._estimate_bytes_per_sample()
 
     @property
@@ -141,8 +146,9 @@ class Model:
                 n *= d
             biggest = max(biggest, n)
         # Live buffers plus per-op scratch (im2col) stay within a few times the largest tensor
-        # times the largest kernel window; 32x is a safe, simple bound.
-        return 4 * biggest * 32
+        # times the largest kernel window; 32x is a safe, simple bound. A graph that keeps many
+        # tensors alive at once is bounded by the engine's own arena size instead.
+        return 4 * max(biggest * 32, self._engine.arena_floats_per_sample + 2 * biggest)
 
     def _to_batch(self, x: Any) -> tuple[np.ndarray, bool]:
         if isinstance(x, (str, os.PathLike)):

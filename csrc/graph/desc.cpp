@@ -42,6 +42,9 @@ double OpDesc::float_attr(const std::string& key) const {
   check(it != attrs.end(), where(), ": missing attribute '", key, "'");
   check(it->second.size() == 1, where(), ": attribute '", key, "' must be one number");
   check(std::isfinite(it->second[0]), where(), ": attribute '", key, "' is not finite");
+  // Float attributes are used as float: out of float range would be undefined on conversion.
+  check(std::fabs(it->second[0]) <= double(std::numeric_limits<float>::max()), where(),
+        ": attribute '", key, "' is out of float range");
   return it->second[0];
 }
 

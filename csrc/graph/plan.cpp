@@ -24,7 +24,8 @@ Plan::Plan(const GraphDesc& g, const KernelConfig& kernels, int num_threads)
   for (int64_t d : g.input_shape)
     check(d >= 1 && d <= (1 << 20), "graph input dimensions must be in 1..2^20");
   Shape in{g.input_shape[0], g.input_shape[1], g.input_shape[2], true};
-  checked_mul(checked_mul(in.c, in.h, "input"), in.w, "input");
+  check(checked_mul(checked_mul(in.c, in.h, "input"), in.w, "input") <= kMaxElements,
+        "graph input ", in.str(), " is too large");
   check(!g.ops.empty(), "graph has no ops");
 
   std::map<std::string, int> ids{{g.input_name, 0}};

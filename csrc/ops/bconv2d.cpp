@@ -10,6 +10,9 @@
 //  - Zero padding is exact: padded taps are packed as +1 (bits 0), which adds that tap's weight
 //    sum to the dot; border pixels subtract those sums (one correction vector per border class).
 //  - A following residual add and hardtanh/relu run in the same epilogue.
+//  - Layers with fewer than 64 input channels (the CIFAR networks' 16 and 32) pack the taps
+//    back to back (tap t at bit t * Cin) instead of one word per tap, so a 3x3 layer with 16
+//    channels needs 3 words per pixel instead of 9. Weights are repacked the same way.
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -40,8 +43,10 @@ class BConv2d final : public Op {
     out_ = win_.output(desc_, in_, cout_);
     words_ = int64_t(words_for(size_t(cin_)));
     taps_ = win_.kh * win_.kw;
-    k_words_ = checked_mul(taps_, words_, "kernel");
-    check(taps_ * cin_ < (int64_t(1) << 24), desc_.where(), ": kernel too large for exact float output");
+    tap_bits_ = cin_ < 64 ? cin_ : words_ * 64;
+    k_words_ = (checked_mul(taps_, tap_bits_, "kernel") + 63) / 64;
+    check(checked_mul(taps_, cin_, "kernel") < (int64_t(1) << 24), desc_.where(),
+          ": kernel too large for exact float output");
     const HostTensor& wt = g.param(desc_, "weight_bits", DType::U64, {cout_, win_.kh, win_.kw, words_});
     const HostTensor& sh = g.param(desc_, "shift", DType::I8, {cout_});
     const uint64_t* w = wt.data<uint64_t>();
@@ -60,7 +65,11 @@ class BConv2d final : public Op {
         tap_sum[size_t(o * taps_ + t)] = int32_t(cin_ - 2 * neg);
       }
     build_corrections(tap_sum);
-    packed_ = bgemm_pack_b(size_t(cout_), size_t(k_words_), k.bgemm.nr, w);
+    std::vector<uint64_t> rows(size_t(cout_ * k_words_), 0);
+    for (int64_t o = 0; o < cout_; ++o)
+      for (int64_t t = 0; t < taps_; ++t)
+        put_tap(rows.data() + o * k_words_, t, w + (o * taps_ + t) * words_);
+    packed_ = bgemm_pack_b(size_t(cout_), size_t(k_words_), k.bgemm.nr, rows.data());
     mul_.resize(size_t(cout_));
     bias_.assign(size_t(cout_), 0.0f);
     for (int64_t o = 0; o < cout_; ++o) {
@@ -102,7 +111,7 @@ class BConv2d final : public Op {
     const int64_t pixels_in = in_.h * in_.w, pixels_out = out_.h * out_.w;
     const int64_t rows_in = a.batch * pixels_in;
     uint64_t* packed = thread_scratch<uint64_t>(size_t(rows_in * words_));
-    const bool direct = taps_ == 1 && win_.sh == 1 && win_.sw == 1 && !has_padding_;
+    const bool direct = taps_ == 1 && win_.sh == 1 && win_.sw == 1 && !has_padding_;  // A = input
     const int64_t blocks = (pixels_out + kRowBlock - 1) / kRowBlock;
 #pragma omp parallel num_threads(a.num_threads)
     {
@@ -166,22 +175,30 @@ class BConv2d final : public Op {
       if (class_of[size_t(p)] != SIZE_MAX) pixel_correction_[size_t(p)] = corrections_[class_of[size_t(p)]].data();
   }
 
-  // Gathers the taps of output pixels [p0, p0 + rows) of one sample; padded taps are 0 (= +1).
+  // Writes one tap's packed channels (words_ words) at bit t * tap_bits_ of a zeroed row.
+  void put_tap(uint64_t* row, int64_t t, const uint64_t* src) const {
+    if (tap_bits_ % 64 == 0) {
+      for (int64_t w = 0; w < words_; ++w) row[t * words_ + w] = src[w];
+      return;
+    }
+    const int64_t bit = t * tap_bits_, word = bit / 64, shift = bit % 64;  // tap_bits_ < 64
+    row[word] |= src[0] << shift;
+    if (shift + tap_bits_ > 64) row[word + 1] |= src[0] >> (64 - shift);
+  }
+
+  // Gathers the taps of output pixels [p0, p0 + rows) of one sample; padded taps stay 0 (= +1).
   void im2col(const uint64_t* packed, int64_t p0, int64_t rows, uint64_t* cols) const {
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t p = p0 + r, oy = p / out_.w, ox = p % out_.w;
       uint64_t* dst = cols + r * k_words_;
+      for (int64_t w = 0; w < k_words_; ++w) dst[w] = 0;
       for (int64_t ky = 0; ky < win_.kh; ++ky) {
         const int64_t iy = oy * win_.sh - win_.ph + ky;
+        if (iy < 0 || iy >= in_.h) continue;
         for (int64_t kx = 0; kx < win_.kw; ++kx) {
           const int64_t ix = ox * win_.sw - win_.pw + kx;
-          uint64_t* tap = dst + (ky * win_.kw + kx) * words_;
-          if (iy < 0 || iy >= in_.h || ix < 0 || ix >= in_.w) {
-            for (int64_t w = 0; w < words_; ++w) tap[w] = 0;
-          } else {
-            const uint64_t* src = packed + (iy * in_.w + ix) * words_;
-            for (int64_t w = 0; w < words_; ++w) tap[w] = src[w];
-          }
+          if (ix < 0 || ix >= in_.w) continue;
+          put_tap(dst, ky * win_.kw + kx, packed + (iy * in_.w + ix) * words_);
         }
       }
     }
@@ -189,6 +206,7 @@ class BConv2d final : public Op {
 
   Window win_;
   int64_t cin_ = 0, cout_ = 0, words_ = 0, taps_ = 0, k_words_ = 0;
+  int64_t tap_bits_ = 0;  // bit stride between taps in a GEMM row: Cin (< 64) or whole words
   Shape in_, out_;
   std::vector<uint64_t> packed_;                    // weights in the GEMM kernel's panels
   std::vector<std::vector<int32_t>> corrections_;   // per border class: [Cout]

@@ -53,6 +53,10 @@ class Op {
 
 std::unique_ptr<Op> create_op(const OpDesc& desc);
 
+// Largest tensor (elements per sample) the engine plans: far beyond real models, and small
+// enough that no product of sizes below it can overflow.
+constexpr int64_t kMaxElements = int64_t(1) << 31;
+
 // Shared geometry of 2-D windows (convolution and pooling).
 struct Window {
   int64_t kh, kw, sh, sw, ph, pw;

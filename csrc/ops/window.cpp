@@ -19,7 +19,9 @@ Shape Window::output(const OpDesc& d, const Shape& in, int64_t out_channels) con
   check(in.h + 2 * ph >= kh && in.w + 2 * pw >= kw && oh >= 1 && ow >= 1, d.where(), ": kernel ",
         kh, "x", kw, " does not fit input ", in.str(), " with padding ", ph, ",", pw);
   Shape out{out_channels, oh, ow, true};
-  checked_mul(checked_mul(out.c, out.h, "output"), out.w, "output");
+  // Checked before an op sizes anything by the output (e.g. per-pixel tables).
+  check(checked_mul(checked_mul(out.c, out.h, "output"), out.w, "output") <= kMaxElements,
+        d.where(), ": output ", out.str(), " is too large");
   return out;
 }
 
