@@ -40,7 +40,18 @@ class Model:
         num_threads: OpenMP threads per call; default: the physical cores available.
         isa: force a kernel set (`"avx512"`, `"avx2"`, `"neon"`, `"scalar"`); default: the
             `IRNET_ISA` environment variable, else the best this CPU runs.
-        max_batch_bytes: refuse batches whose engine buffers would exceed this.
+        max_batch_bytes: refuse batches whose engine buffers would exceed this (default 4 GiB),
+            checked from the input's shape before anything is allocated.
+
+    Threads: one Model may be shared by any number of Python threads. `predict` releases the
+    GIL while the engine runs, and the engine's run is const (each call takes its own buffers
+    from a pool, scratch memory is per thread), so concurrent calls run in parallel and each
+    returns exactly what it would return alone. Each call uses up to `num_threads` OpenMP
+    threads; with many concurrent callers, pass a smaller `num_threads` to avoid oversubscription.
+
+    Errors: a bad file raises `IrbFormatError` (a ValueError) naming the problem; a missing or
+    unreadable file the usual OSError; bad inputs to `predict` a ValueError or TypeError, and
+    NaN/Inf inputs a ValueError.
     """
 
     def __init__(self, path: str | os.PathLike, num_threads: int | None = None, isa: str | None = None,
