@@ -1,0 +1,212 @@
+"""Shared pieces of the benchmark suite: the session's measurements, pairing each engine
+benchmark with its PyTorch twin, machine details, and the results table (text, markdown, JSON).
+No pytest or torch imports here, so `python -m benchmarks.report` reuses it."""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+from pathlib import Path
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+# name -> (H, W, Cin, Cout); 3x3, stride 1, zero padding 1, batch 1 (issue 3)
+LAYERS = {
+    "A": (56, 56, 64, 64),
+    "B": (28, 28, 128, 128),
+    "C": (14, 14, 256, 256),
+    "D": (7, 7, 512, 512),
+    "E": (32, 32, 16, 16),
+    "F": (16, 16, 32, 32),
+    "G": (8, 8, 64, 64),
+}
+PER_ISA_LAYERS = ("A", "B", "C", "D")
+# name -> input size (C, H, W)
+NETWORKS = {"resnet18": (3, 224, 224), "resnet20": (3, 32, 32), "vgg_small": (3, 32, 32)}
+
+
+def layer_ops(name: str) -> int:
+    """2 * H * W * Cin * Cout * kh * kw for a 3x3 stride-1 padded layer."""
+    h, w, cin, cout = LAYERS[name]
+    return 2 * h * w * cin * cout * 9
+
+
+def layer_label(name: str) -> str:
+    h, w, cin, cout = LAYERS[name]
+    return f"{name} {h}x{w} {cin}->{cout}"
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info() -> dict:
+    import irnet_infer
+    from irnet_infer.model import default_num_threads
+    info = {"cpu": cpu_model(), "machine": platform.machine(), "system": platform.system(),
+            "logical_cpus": os.cpu_count(), "physical_cores_used": default_num_threads(),
+            "isas": list(irnet_infer.available_isas()), "isa": irnet_infer.available_isas()[0],
+            "irnet_infer": irnet_infer.__version__, "python": platform.python_version()}
+    try:
+        import torch
+        info["torch"] = torch.__version__
+    except ImportError:
+        pass
+    return info
+
+
+class Collector:
+    """Medians of every benchmark in this session. Engine rows are paired with the fastest torch
+    row of the same (group, case, threads) at the end, so the twins are always measured in the
+    same run, whatever order pytest ran them in."""
+
+    def __init__(self):
+        self.entries = []
+
+    def add(self, *, group, case, label, threads, impl, isa, layout, seconds, ops, extra_info):
+        e = {"group": group, "case": case, "label": label, "threads": threads, "impl": impl,
+             "isa": isa, "layout": layout, "seconds": seconds, "ops": ops,
+             "gops": ops / seconds / 1e9 if seconds > 0 else None}
+        extra_info.update({"gops": e["gops"], "ops": ops, "median_s": seconds, "threads": threads,
+                           "impl": impl, "isa": isa, "layout": layout, "case": case})
+        e["_extra"] = extra_info
+        self.entries.append(e)
+        self.pair()  # fills speedup at once when the twin already ran
+        return e
+
+    def twin(self, e):
+        torch_rows = [t for t in self.entries if t["impl"] == "torch" and t["group"] == e["group"]
+                      and t["case"] == e["case"] and t["threads"] == e["threads"]]
+        return min(torch_rows, key=lambda t: t["seconds"]) if torch_rows else None
+
+    def pair(self):
+        for e in self.entries:
+            if e["impl"] != "engine":
+                continue
+            t = self.twin(e)
+            if t is None:
+                continue
+            e["torch_seconds"], e["torch_layout"], e["torch_gops"] = t["seconds"], t["layout"], t["gops"]
+            e["speedup"] = t["seconds"] / e["seconds"]
+            e["_extra"].update({"speedup_vs_torch": e["speedup"], "torch_median_s": t["seconds"],
+                                "torch_gops": t["gops"], "torch_layout": t["layout"]})
+
+    def rows(self) -> list[dict]:
+        """One row per engine benchmark (with its twin's numbers), plus torch rows that have no
+        engine partner (e.g. when -k selected only torch)."""
+        self.pair()
+        out = []
+        for e in self.entries:
+            if e["impl"] == "engine":
+                out.append({k: v for k, v in e.items() if not k.startswith("_")})
+        paired = {(r["group"], r["case"], r["threads"]) for r in out}
+        for e in self.entries:
+            if e["impl"] == "torch" and (e["group"], e["case"], e["threads"]) not in paired:
+                out.append({"group": e["group"], "case": e["case"], "label": e["label"],
+                            "threads": e["threads"], "impl": "torch", "isa": None, "layout": None,
+                            "seconds": None, "ops": e["ops"], "gops": None,
+                            "torch_seconds": e["seconds"], "torch_layout": e["layout"],
+                            "torch_gops": e["gops"], "speedup": None})
+                paired.add((e["group"], e["case"], e["threads"]))
+        order = {"layers": 0, "networks": 1}
+        cases = list(LAYERS) + list(NETWORKS)
+        isa_rank = {isa: i for i, isa in enumerate(["avx512", "neon", "avx2", "scalar"])}
+        out.sort(key=lambda r: (order.get(r["group"], 9), r["threads"] != 1, r["threads"],
+                                isa_rank.get(r["isa"], -1) if r["isa"] else -1,
+                                cases.index(r["case"]) if r["case"] in cases else 99))
+        return out
+
+    def raw(self) -> list[dict]:
+        return [{k: v for k, v in e.items() if not k.startswith("_")} for e in self.entries]
+
+
+# -- tables ----------------------------------------------------------------------------------
+
+HEADERS = ["bench", "threads", "isa", "engine ms", "engine GOPS", "torch ms", "torch layout",
+           "torch GOPS", "speedup"]
+
+
+def _fmt(v, spec):
+    return "" if v is None else format(v, spec)
+
+
+def table_cells(rows):
+    cells = []
+    for r in rows:
+        cells.append([r["label"], str(r["threads"]), r["isa"] or "",
+                      _fmt(r["seconds"] and r["seconds"] * 1e3, ".3f"), _fmt(r["gops"], ",.1f"),
+                      _fmt(r.get("torch_seconds") and r["torch_seconds"] * 1e3, ".3f"),
+                      r.get("torch_layout") or "", _fmt(r.get("torch_gops"), ",.1f"),
+                      _fmt(r.get("speedup"), ".2f") + ("x" if r.get("speedup") else "")])
+    return cells
+
+
+def text_table(rows) -> str:
+    cells = table_cells(rows)
+    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(HEADERS)]
+    left = {0, 2, 6}
+
+    def line(c):
+        return "  ".join(x.ljust(w) if i in left else x.rjust(w) for i, (x, w) in enumerate(zip(c, widths)))
+    return "\n".join([line(HEADERS), line(["-" * w for w in widths])] + [line(c) for c in cells])
+
+
+def markdown_table(rows) -> str:
+    cells = table_cells(rows)
+    align = ["---" if i in (0, 2, 6) else "---:" for i in range(len(HEADERS))]
+    lines = ["| " + " | ".join(HEADERS) + " |", "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(c) + " |" for c in cells]
+    return "\n".join(lines)
+
+
+def machine_line(m: dict) -> str:
+    return (f"{m.get('cpu', '?')}, {m.get('physical_cores_used', '?')} cores used "
+            f"({m.get('logical_cpus', '?')} logical CPUs), engine ISA {m.get('isa', '?')} "
+            f"(available: {', '.join(m.get('isas', []))}), torch {m.get('torch', '?')}")
+
+
+def results_markdown(data: dict) -> str:
+    rows = data["rows"]
+    parts = [f"# irnet-infer benchmark results ({data['created']})", "",
+             f"Machine: {machine_line(data['machine'])}.", "",
+             "Medians; GOPS = 2 x MACs / time; speedup = torch median / engine median, both measured "
+             "in this run (torch: the faster of NCHW and channels_last for layers).", ""]
+    for group, title in (("layers", "Layers (3x3, stride 1, pad 1, batch 1)"),
+                         ("networks", "Networks (batch 1)")):
+        sel = [r for r in rows if r["group"] == group]
+        if sel:
+            parts += [f"## {title}", "", markdown_table(sel), ""]
+    return "\n".join(parts)
+
+
+def write_results(collector: Collector, directory: Path = RESULTS_DIR, machine: dict | None = None) -> Path:
+    """results-<stamp>.json and .md, and latest.json / latest.md; returns the JSON path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now()
+    data = {"created": now.isoformat(timespec="seconds"), "machine": machine or machine_info(),
+            "rows": collector.rows(), "entries": collector.raw()}
+    stamp = now.strftime("%Y%m%d-%H%M%S")
+    text = json.dumps(data, indent=2)
+    md = results_markdown(data)
+    for name in (f"results-{stamp}", "latest"):
+        (directory / f"{name}.json").write_text(text)
+        (directory / f"{name}.md").write_text(md + "\n")
+    return directory / f"results-{stamp}.json"
+
+
+def load_latest(directory: Path = RESULTS_DIR) -> dict:
+    path = directory / "latest.json"
+    if not path.exists():
+        stamped = sorted(directory.glob("results-*.json"))
+        if not stamped:
+            raise FileNotFoundError(f"no benchmark results in {directory}: run `pytest benchmarks --benchmark-only` first")
+        path = stamped[-1]
+    return json.loads(path.read_text())

@@ -1,0 +1,74 @@
+"""Fixtures and hooks of the benchmark suite. Each test measures one side (engine or torch) of
+one case; the session's Collector pairs them at the end, fills `speedup_vs_torch` into every
+engine benchmark's extra_info (before pytest-benchmark saves its own JSON), prints one table and
+writes benchmarks/results/latest.{json,md} (+ a timestamped copy)."""
+import os
+
+import pytest
+
+from benchmarks._common import Collector, machine_info, machine_line, text_table, write_results
+
+_COLLECTOR = Collector()
+
+
+def timing(**overrides):
+    """pytest-benchmark marker options: short runs by default (the whole suite in a few
+    minutes on 2 cores); IRNET_BENCH_MAX_TIME / IRNET_BENCH_MIN_ROUNDS lengthen them."""
+    opts = {"min_rounds": int(os.environ.get("IRNET_BENCH_MIN_ROUNDS", "5")),
+            "max_time": float(os.environ.get("IRNET_BENCH_MAX_TIME", "0.25")),
+            "warmup": True, "warmup_iterations": 3}
+    opts.update(overrides)
+    return opts
+
+
+def thread_counts():
+    """1 and all physical cores (what the engine uses by default)."""
+    from irnet_infer.model import default_num_threads
+    n = default_num_threads()
+    return [1] if n == 1 else [1, n]
+
+
+@pytest.fixture(scope="session")
+def collector():
+    return _COLLECTOR
+
+
+@pytest.fixture
+def torch_threads():
+    """Sets torch's intra-op threads for one benchmark and restores them after."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
+def record(benchmark, collector, **kw):
+    """Adds this benchmark's median to the session (nothing when benchmarks are disabled)."""
+    stats = getattr(benchmark, "stats", None)
+    if stats is None or getattr(stats, "stats", None) is None:
+        return None
+    return collector.add(seconds=float(stats.stats.median), extra_info=benchmark.extra_info, **kw)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session, exitstatus):
+    if not _COLLECTOR.entries:
+        return
+    _COLLECTOR.pair()
+    try:
+        path = write_results(_COLLECTOR)
+        session.config._irnet_results = path
+    except OSError as e:  # a read-only checkout must not fail the run
+        session.config._irnet_results = f"(not written: {e})"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if not _COLLECTOR.entries:
+        return
+    tr = terminalreporter
+    tr.section("irnet-infer vs PyTorch (medians, same run)")
+    tr.write_line(machine_line(machine_info()))
+    tr.write_line(text_table(_COLLECTOR.rows()))
+    path = getattr(config, "_irnet_results", None)
+    if path is not None:
+        tr.write_line(f"results: {path} (and latest.json / latest.md); report: python -m benchmarks.report")

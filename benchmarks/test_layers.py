@@ -1,0 +1,76 @@
+"""Single 3x3 binary convolution layers (stride 1, zero padding 1, batch 1): the engine
+(float input -> sign + pack -> binary conv -> float output, channels-last input taken without a
+transpose) against torch.nn.functional.conv2d in float32 on the same shapes, NCHW and
+channels_last (the faster one is the twin), at 1 thread and at all cores. A-D also get rows
+with the engine forced to each slower ISA (avx2, scalar) this CPU runs."""
+import numpy as np
+import pytest
+
+import irnet_infer
+from benchmarks._common import LAYERS, PER_ISA_LAYERS, layer_label, layer_ops
+from benchmarks.conftest import record, thread_counts, timing
+
+pytestmark = pytest.mark.benchmark(**timing())
+
+ISAS = irnet_infer.available_isas()
+BEST = ISAS[0]
+SLOWER = [isa for isa in ("avx2", "scalar") if isa in ISAS and isa != BEST]
+
+
+def _cases():
+    cases = []
+    for threads in thread_counts():
+        for name in LAYERS:
+            cases.append(pytest.param(name, threads, "torch", "nchw", id=f"{name}-{threads}t-torch-nchw"))
+            cases.append(pytest.param(name, threads, "torch", "channels_last",
+                                      id=f"{name}-{threads}t-torch-channels_last"))
+            cases.append(pytest.param(name, threads, "engine", BEST, id=f"{name}-{threads}t-engine-{BEST}"))
+            if name in PER_ISA_LAYERS:
+                cases += [pytest.param(name, threads, "engine", isa, id=f"{name}-{threads}t-engine-{isa}")
+                          for isa in SLOWER]
+    return cases
+
+
+def bconv_layer(name, threads, isa, seed=0):
+    """(engine, channels-last float input) for layer `name`."""
+    from irnet_infer import _engine
+    from irnet_infer.format import pack_signs
+    h, w, cin, cout = LAYERS[name]
+    rng = np.random.default_rng(seed)
+    weights = rng.choice([-1.0, 1.0], size=(cout, cin, 3, 3)).astype(np.float32)
+    graph = {"inputs": [{"name": "x", "shape": [cin, h, w]}], "outputs": ["y"],
+             "ops": [{"type": "bconv2d", "name": name, "inputs": ["x"], "outputs": ["y"],
+                      "attrs": {"in_channels": cin, "out_channels": cout, "kernel_size": [3, 3],
+                                "stride": [1, 1], "padding": [1, 1]},
+                      "params": {"weight_bits": "w", "shift": "s"}}]}
+    engine = _engine.Engine(graph, {"w": pack_signs(weights), "s": np.zeros(cout, np.int8)}, threads, isa)
+    x = rng.standard_normal((1, h, w, cin)).astype(np.float32).transpose(0, 3, 1, 2)  # NHWC memory
+    return engine, x
+
+
+@pytest.mark.parametrize("name,threads,impl,variant", _cases())
+def test_layer(benchmark, collector, torch_threads, name, threads, impl, variant):
+    benchmark.group = f"layer {layer_label(name)}, {threads} thread(s)"
+    benchmark.extra_info["layer"] = layer_label(name)
+    if impl == "engine":
+        engine, x = bconv_layer(name, threads, variant)
+        assert engine.isa == variant
+        out = benchmark(engine.run, x)
+        assert out.shape == (1, LAYERS[name][3], LAYERS[name][0], LAYERS[name][1])
+        record(benchmark, collector, group="layers", case=name, label=layer_label(name), threads=threads,
+               impl="engine", isa=variant, layout="nchw view of nhwc", ops=layer_ops(name))
+    else:
+        import torch
+        import torch.nn.functional as F
+        torch_threads(threads)
+        h, w, cin, cout = LAYERS[name]
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(1, cin, h, w, generator=g)
+        wt = torch.randn(cout, cin, 3, 3, generator=g)
+        if variant == "channels_last":
+            x, wt = x.to(memory_format=torch.channels_last), wt.to(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            out = benchmark(F.conv2d, x, wt, None, 1, 1)
+        assert out.shape == (1, cout, h, w)
+        record(benchmark, collector, group="layers", case=name, label=layer_label(name), threads=threads,
+               impl="torch", isa=None, layout=variant, ops=layer_ops(name))
