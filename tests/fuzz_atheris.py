@@ -66,10 +66,11 @@ def custom_mutator(data: bytes, max_size: int, seed: int) -> bytes:
 def main() -> None:
     args = sys.argv[:]
     corpus = [a for a in args[1:] if not a.startswith("-")]
-    if not corpus:  # start from the seed models
-        d = tempfile.mkdtemp(prefix="irb_corpus_")
-        fuzz_cases.make_seeds(d, with_torch=os.environ.get("IRNET_FUZZ_TORCH_SEEDS", "1") == "1")
-        args.append(d)
+    if not corpus:  # a fresh corpus directory
+        corpus = [tempfile.mkdtemp(prefix="irb_corpus_")]
+        args.append(corpus[0])
+    if os.path.isdir(corpus[0]) and not os.listdir(corpus[0]):  # start from the seed models
+        fuzz_cases.make_seeds(corpus[0], with_torch=os.environ.get("IRNET_FUZZ_TORCH_SEEDS", "1") == "1")
     atheris.Setup(args, test_one_input, custom_mutator=custom_mutator)
     atheris.Fuzz()
 

@@ -10,6 +10,7 @@ Replay one case:  python tests/test_robustness_fuzz.py --replay SEEDS_DIR CASE
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
 import subprocess
 import sys
@@ -131,6 +132,76 @@ def test_flipped_weight_bit_is_caught_by_the_content_hash(seeds_dir):
             bad[pos] ^= 0x10
             with pytest.raises(IrbFormatError, match="content hash mismatch"):
                 irnet_infer.format.parse_irb(bytes(bad))
+
+
+def _edited(seeds_dir, tmp_path, edit, tensors_edit=None):
+    """The tiny seed with its graph (and optionally tensors) edited; hash recomputed."""
+    data = open(os.path.join(seeds_dir, "tiny.irb"), "rb").read()
+    meta, _, tensors = fuzz_cases.split(data)
+    g = json.loads(meta["graph"])
+    edit(g)
+    if tensors_edit:
+        tensors = tensors_edit(tensors)
+    p = tmp_path / "edited.irb"
+    p.write_bytes(fuzz_cases.join(dict(meta, graph=json.dumps(g)), tensors, rehash=True))
+    return p
+
+
+def _set(op_index, key, value):
+    def edit(g):
+        g["ops"][op_index]["attrs"][key] = value
+    return edit
+
+
+@pytest.mark.parametrize("edit, message", [
+    (_set(0, "stride", [0, 1]), "stride must be >= 1"),
+    (_set(0, "kernel_size", [-1, 3]), "kernel_size must be >= 1"),
+    (_set(0, "padding", [2**30, 2**30]), "is too large"),
+    (_set(0, "out_channels", 2**30), "is too large"),
+    (_set(0, "out_channels", 71), "must have shape"),
+    (_set(3, "in_channels", 71), "expects 71 input channels"),
+    (_set(3, "kernel_size", [2**30, 2**30]), "does not fit input|kernel"),
+    (_set(0, "in_channels", 10**30), "finite number"),
+    (_set(1, "eps", float("nan")), "finite number"),
+    (_set(1, "eps", 1e300), "out of float range"),
+    (_set(7, "pad_before", 2**30), "is too large"),
+    (lambda g: g["ops"][1].update(type="softmax"), "unknown op type 'softmax'"),
+    (lambda g: g["ops"][1].update(inputs=["out"]), "not defined by an earlier op"),
+    (lambda g: g["ops"][1].update(inputs=["bn"]), "not defined by an earlier op"),
+    (lambda g: g["ops"][2].update(outputs=["c1"]), "defined twice"),
+    (lambda g: g["inputs"][0].update(shape=[2**20, 2**20, 2**20]), "more than 2\\^31 elements"),
+    (lambda g: g.update(outputs=["x"]), "not produced by any op"),
+])
+def test_named_graph_errors(seeds_dir, tmp_path, edit, message):
+    with pytest.raises(IrbFormatError, match=message):
+        irnet_infer.Model(_edited(seeds_dir, tmp_path, edit))
+
+
+def test_named_tensor_errors(seeds_dir, tmp_path):
+    def nan_weight(tensors):
+        return [(n, d, s, np.full(len(b) // 4, np.nan, "<f4").tobytes() if n == "c1.w" else b)
+                for n, d, s, b in tensors]
+
+    def extra(tensors):
+        return tensors + [("stray", "F32", [1], b"\0" * 4)]
+
+    def missing(tensors):
+        return [t for t in tensors if t[0] != "fc.b"]
+
+    def tail_bits(tensors):
+        out = []
+        for n, d, s, b in tensors:
+            if n == "b1.bits":
+                a = np.frombuffer(b, "<u8").copy()
+                a[1] |= np.uint64(1) << np.uint64(63)  # Cin = 70: bits 6..63 of word 1 are unused
+                b = a.tobytes()
+            out.append((n, d, s, b))
+        return out
+
+    for edit, message in [(nan_weight, "non-finite"), (extra, "not used by any op"),
+                          (missing, "not in the file"), (tail_bits, "bits set beyond in_channels")]:
+        with pytest.raises(IrbFormatError, match=message):
+            irnet_infer.Model(_edited(seeds_dir, tmp_path, lambda g: None, edit))
 
 
 def test_fuzz_hostile_files(seeds_dir):

@@ -44,8 +44,7 @@ class ShortcutA final : public Op {
     in_ = in[0];
     out_ = Shape{in_.c + before_ + after_, (in_.h + stride_ - 1) / stride_,
                  (in_.w + stride_ - 1) / stride_, true};
-    check(checked_mul(checked_mul(out_.c, out_.h, "output"), out_.w, "output") <= kMaxElements,
-          desc_.where(), ": output ", out_.str(), " is too large");
+    check(within_limit(out_), desc_.where(), ": output ", out_.str(), " is too large");
     return out_;
   }
   void run(const RunArgs& a) const override {

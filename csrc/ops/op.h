@@ -56,6 +56,11 @@ std::unique_ptr<Op> create_op(const OpDesc& desc);
 // Largest tensor (elements per sample) the engine plans: far beyond real models, and small
 // enough that no product of sizes below it can overflow.
 constexpr int64_t kMaxElements = int64_t(1) << 31;
+// Whether c*h*w of non-negative sizes is at most kMaxElements, without overflowing on the way.
+inline bool within_limit(const Shape& s) {
+  return s.c <= kMaxElements && s.h <= kMaxElements && s.w <= kMaxElements &&
+         s.h * s.w <= kMaxElements && s.c * (s.h * s.w) <= kMaxElements;
+}
 
 // Shared geometry of 2-D windows (convolution and pooling).
 struct Window {
