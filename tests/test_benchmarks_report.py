@@ -1,0 +1,82 @@
+"""The benchmark suite's bookkeeping (pairing with the torch twin, tables, results files, the
+report) on made-up numbers: fast, no timing. The benchmarks themselves are not collected here."""
+import builtins
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # benchmarks/ is a folder of the repository, not an installed package
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import report  # noqa: E402
+from benchmarks._common import Collector, layer_ops, load_latest, text_table, write_results  # noqa: E402
+
+
+def fake_collector():
+    c = Collector()
+    extras = {}
+
+    def add(case, group, threads, impl, isa, layout, seconds):
+        extra = {}
+        extras[(case, threads, impl, isa, layout)] = extra
+        c.add(group=group, case=case, label=f"{case} label", threads=threads, impl=impl, isa=isa,
+              layout=layout, seconds=seconds, ops=layer_ops("A") if group == "layers" else 10**9,
+              extra_info=extra)
+    add("A", "layers", 1, "engine", "avx512", "nhwc", 0.001)  # before its twins: paired at the end
+    add("A", "layers", 1, "torch", None, "nchw", 0.010)
+    add("A", "layers", 1, "torch", None, "channels_last", 0.008)
+    add("A", "layers", 1, "engine", "scalar", "nhwc", 0.004)
+    add("resnet20", "networks", 2, "torch", None, "nchw", 0.02)
+    add("resnet20", "networks", 2, "engine", "avx512", "nchw", 0.002)
+    add("B", "layers", 1, "torch", None, "nchw", 0.003)  # no engine partner
+    return c, extras
+
+
+def test_pairing_uses_the_faster_torch_layout_and_fills_extra_info():
+    c, extras = fake_collector()
+    rows = c.rows()
+    a = next(r for r in rows if r["case"] == "A" and r["isa"] == "avx512")
+    assert a["torch_layout"] == "channels_last" and a["speedup"] == pytest.approx(8.0)
+    assert extras[("A", 1, "engine", "avx512", "nhwc")]["speedup_vs_torch"] == pytest.approx(8.0)
+    assert extras[("A", 1, "engine", "scalar", "nhwc")]["speedup_vs_torch"] == pytest.approx(2.0)
+    assert extras[("A", 1, "engine", "avx512", "nhwc")]["gops"] == pytest.approx(layer_ops("A") / 0.001 / 1e9)
+    assert next(r for r in rows if r["case"] == "B")["speedup"] is None
+    assert [r["group"] for r in rows][-1] == "networks"
+    assert "8.00x" in text_table(rows)
+
+
+def test_results_files_and_report(tmp_path, monkeypatch):
+    c, _ = fake_collector()
+    machine = {"cpu": "Test CPU", "isa": "avx512", "isas": ["avx512", "scalar"], "logical_cpus": 2,
+               "physical_cores_used": 2, "torch": "x"}
+    write_results(c, tmp_path, machine)
+    data = load_latest(tmp_path)
+    assert data["machine"]["cpu"] == "Test CPU" and len(data["rows"]) == 4
+    assert "| A label | 1 | avx512 |" in (tmp_path / "latest.md").read_text()
+    assert report.main(["--results", str(tmp_path)]) == 0
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "Layers per ISA" in text and "Networks" in text and "Test CPU" in text
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *a, **k):
+        if name.startswith("matplotlib"):
+            raise ImportError("no matplotlib")
+        return real_import(name, *a, **k)
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    (tmp_path / report.CHART).unlink(missing_ok=True)
+    assert report.main(["--results", str(tmp_path)]) == 0
+    assert "matplotlib is not installed" in (tmp_path / "REPORT.md").read_text()
+    assert not (tmp_path / report.CHART).exists()
+
+
+def test_report_without_results(tmp_path, capsys):
+    assert report.main(["--results", str(tmp_path)]) == 2
+    assert "pytest benchmarks --benchmark-only" in capsys.readouterr().err
+
+
+def test_plain_pytest_does_not_collect_benchmarks():
+    tomllib = pytest.importorskip("tomllib")
+    cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert cfg["tool"]["pytest"]["ini_options"]["testpaths"] == ["tests"]
