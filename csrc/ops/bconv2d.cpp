@@ -192,6 +192,15 @@ class BConv2d final : public Op {
       const int64_t p = p0 + r, oy = p / out_.w, ox = p % out_.w;
       uint64_t* dst = cols + r * k_words_;
       for (int64_t w = 0; w < k_words_; ++w) dst[w] = 0;
+      const int64_t y0 = oy * win_.sh - win_.ph, x0 = ox * win_.sw - win_.pw;
+      if (y0 >= 0 && x0 >= 0 && y0 + win_.kh <= in_.h && x0 + win_.kw <= in_.w) {
+        // Interior pixel (most of them): no bounds checks.
+        for (int64_t ky = 0; ky < win_.kh; ++ky) {
+          const uint64_t* src = packed + ((y0 + ky) * in_.w + x0) * words_;
+          for (int64_t kx = 0; kx < win_.kw; ++kx) put_tap(dst, ky * win_.kw + kx, src + kx * words_);
+        }
+        continue;
+      }
       for (int64_t ky = 0; ky < win_.kh; ++ky) {
         const int64_t iy = oy * win_.sh - win_.ph + ky;
         if (iy < 0 || iy >= in_.h) continue;
