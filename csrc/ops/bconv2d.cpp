@@ -18,7 +18,7 @@
 #include <limits>
 #include <map>
 
-#include "ops/op.h"
+#include "ops/conv_base.h"
 #include "ops/scratch.h"
 
 namespace irnet {
@@ -27,20 +27,12 @@ namespace {
 
 constexpr int64_t kRowBlock = 64;
 
-class BConv2d final : public Op {
+class BConv2d final : public ConvBase {
  public:
-  explicit BConv2d(const OpDesc& d) : Op(d), win_(Window::from(d)) {
-    cin_ = d.int_attr("in_channels");
-    cout_ = d.int_attr("out_channels");
-    check(cin_ >= 1 && cout_ >= 1, d.where(), ": channel counts must be >= 1");
-  }
+  using ConvBase::ConvBase;
 
   Shape prepare(const std::vector<Shape>& in, const GraphDesc& g, const KernelConfig& k) override {
-    expect_inputs(in, 1);
-    check(in[0].spatial && in[0].c == cin_, desc_.where(), ": expects ", cin_,
-          " input channels, got ", in[0].str());
-    in_ = in[0];
-    out_ = win_.output(desc_, in_, cout_);
+    take_input(in);
     words_ = int64_t(words_for(size_t(cin_)));
     taps_ = win_.kh * win_.kw;
     tap_bits_ = cin_ < 64 ? cin_ : words_ * 64;
@@ -70,38 +62,14 @@ class BConv2d final : public Op {
       for (int64_t t = 0; t < taps_; ++t)
         put_tap(rows.data() + o * k_words_, t, w + (o * taps_ + t) * words_);
     packed_ = bgemm_pack_b(size_t(cout_), size_t(k_words_), k.bgemm.nr, rows.data());
-    mul_.resize(size_t(cout_));
-    bias_.assign(size_t(cout_), 0.0f);
+    std::vector<float> mul(static_cast<size_t>(cout_));
     for (int64_t o = 0; o < cout_; ++o) {
       const int s = sh.data<int8_t>()[o];
       check(s >= -100 && s <= 100, desc_.where(), ": shift ", s, " is out of range -100..100");
-      mul_[size_t(o)] = std::ldexp(1.0f, s);
+      mul[size_t(o)] = std::ldexp(1.0f, s);
     }
-    if (desc_.has_param("bias"))
-      std::memcpy(bias_.data(), g.param(desc_, "bias", DType::F32, {cout_}).data<float>(),
-                  sizeof(float) * size_t(cout_));
+    init_transform(g, std::move(mul));
     return out_;
-  }
-
-  bool fold_affine(const std::vector<float>& scale, const std::vector<float>& shift) override {
-    if (residual_ || clamped_) return false;  // an affine map after them does not commute
-    for (size_t o = 0; o < mul_.size(); ++o) {
-      mul_[o] *= scale[o];
-      bias_[o] = bias_[o] * scale[o] + shift[o];
-    }
-    return true;
-  }
-  bool fuse_residual() override {
-    if (residual_ || clamped_) return false;
-    residual_ = true;
-    return true;
-  }
-  bool fuse_clamp(float lo, float hi) override {
-    if (clamped_) return false;
-    lo_ = lo;
-    hi_ = hi;
-    clamped_ = true;
-    return true;
   }
 
   int64_t binary_macs() const override { return out_.numel() * taps_ * cin_; }
@@ -213,17 +181,12 @@ class BConv2d final : public Op {
     }
   }
 
-  Window win_;
-  int64_t cin_ = 0, cout_ = 0, words_ = 0, taps_ = 0, k_words_ = 0;
+  int64_t words_ = 0, taps_ = 0, k_words_ = 0;
   int64_t tap_bits_ = 0;  // bit stride between taps in a GEMM row: Cin (< 64) or whole words
-  Shape in_, out_;
   std::vector<uint64_t> packed_;                    // weights in the GEMM kernel's panels
   std::vector<std::vector<int32_t>> corrections_;   // per border class: [Cout]
   std::vector<const int32_t*> pixel_correction_;    // per output pixel of a sample
   bool has_padding_ = false;
-  std::vector<float> mul_, bias_;                   // per output channel
-  bool residual_ = false, clamped_ = false;
-  float lo_ = -std::numeric_limits<float>::infinity(), hi_ = std::numeric_limits<float>::infinity();
 };
 
 }  // namespace

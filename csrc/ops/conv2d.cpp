@@ -2,10 +2,8 @@
 // then out = acc * mul + bias per output channel (a following BatchNorm folds into mul and
 // bias), with an optional residual add and clamp, while the block is still in cache.
 #include <algorithm>
-#include <cstring>
-#include <limits>
 
-#include "ops/op.h"
+#include "ops/conv_base.h"
 #include "ops/scratch.h"
 
 namespace irnet {
@@ -14,20 +12,12 @@ namespace {
 
 constexpr int64_t kRowBlock = 64;
 
-class Conv2d final : public Op {
+class Conv2d final : public ConvBase {
  public:
-  explicit Conv2d(const OpDesc& d) : Op(d), win_(Window::from(d)) {
-    cin_ = d.int_attr("in_channels");
-    cout_ = d.int_attr("out_channels");
-    check(cin_ >= 1 && cout_ >= 1, d.where(), ": channel counts must be >= 1");
-  }
+  using ConvBase::ConvBase;
 
   Shape prepare(const std::vector<Shape>& in, const GraphDesc& g, const KernelConfig& k) override {
-    expect_inputs(in, 1);
-    check(in[0].spatial && in[0].c == cin_, desc_.where(), ": expects ", cin_,
-          " input channels, got ", in[0].str());
-    in_ = in[0];
-    out_ = win_.output(desc_, in_, cout_);
+    take_input(in);
     k_ = checked_mul(win_.kh * win_.kw, cin_, "kernel");
     const HostTensor& w = g.param(desc_, "weight", DType::F32, {cout_, cin_, win_.kh, win_.kw});
     // OIHW -> [(ky, kx, c)][o], the row order of the NHWC im2col below.
@@ -41,34 +31,8 @@ class Conv2d final : public Op {
                 src[((o * cin_ + c) * win_.kh + ky) * win_.kw + kx];
     packed_ = sgemm_pack_b(size_t(k_), size_t(cout_), k.sgemm.nr, weights_.data());
     weights_ = std::vector<float>();
-    mul_.assign(size_t(cout_), 1.0f);
-    bias_.assign(size_t(cout_), 0.0f);
-    if (desc_.has_param("bias")) {
-      const HostTensor& b = g.param(desc_, "bias", DType::F32, {cout_});
-      std::memcpy(bias_.data(), b.data<float>(), sizeof(float) * size_t(cout_));
-    }
+    init_transform(g, std::vector<float>(size_t(cout_), 1.0f));
     return out_;
-  }
-
-  bool fold_affine(const std::vector<float>& scale, const std::vector<float>& shift) override {
-    if (residual_ || clamped_) return false;
-    for (size_t o = 0; o < mul_.size(); ++o) {
-      mul_[o] *= scale[o];
-      bias_[o] = bias_[o] * scale[o] + shift[o];
-    }
-    return true;
-  }
-  bool fuse_residual() override {
-    if (residual_ || clamped_) return false;
-    residual_ = true;
-    return true;
-  }
-  bool fuse_clamp(float lo, float hi) override {
-    if (clamped_) return false;
-    lo_ = lo;
-    hi_ = hi;
-    clamped_ = true;
-    return true;
   }
 
   int64_t float_macs() const override { return out_.numel() * k_; }
@@ -126,14 +90,9 @@ class Conv2d final : public Op {
     }
   }
 
-  Window win_;
-  int64_t cin_ = 0, cout_ = 0, k_ = 0;
-  Shape in_, out_;
+  int64_t k_ = 0;
   std::vector<float> weights_;  // [kh*kw*Cin][Cout], only while preparing
   std::vector<float> packed_;   // the same, in the SGEMM kernel's panels
-  std::vector<float> mul_, bias_;
-  bool residual_ = false, clamped_ = false;
-  float lo_ = -std::numeric_limits<float>::infinity(), hi_ = std::numeric_limits<float>::infinity();
 };
 
 }  // namespace

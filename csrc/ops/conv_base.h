@@ -1,0 +1,69 @@
+// What float and binary convolutions share: attributes and their checks, and the per-channel
+// output transform y = acc * mul + bias (+ residual), clamped, that fusion builds up.
+//
+// Fusion order matters: a BatchNorm folds into mul/bias only while nothing follows it yet,
+// because an affine map after a residual add or a clamp does not commute with them.
+#pragma once
+#include <cstring>
+#include <limits>
+
+#include "ops/op.h"
+
+namespace irnet {
+
+class ConvBase : public Op {
+ public:
+  explicit ConvBase(const OpDesc& d) : Op(d), win_(Window::from(d)) {
+    cin_ = d.int_attr("in_channels");
+    cout_ = d.int_attr("out_channels");
+    check(cin_ >= 1 && cout_ >= 1, d.where(), ": channel counts must be >= 1");
+  }
+
+  bool fold_affine(const std::vector<float>& scale, const std::vector<float>& shift) override {
+    if (residual_ || clamped_) return false;
+    for (size_t o = 0; o < mul_.size(); ++o) {
+      mul_[o] *= scale[o];  // exact for a binary conv: mul_ is a power of two here
+      bias_[o] = bias_[o] * scale[o] + shift[o];
+    }
+    return true;
+  }
+  bool fuse_residual() override {
+    if (residual_ || clamped_) return false;
+    residual_ = true;
+    return true;
+  }
+  bool fuse_clamp(float lo, float hi) override {
+    if (clamped_) return false;
+    lo_ = lo;
+    hi_ = hi;
+    clamped_ = true;
+    return true;
+  }
+
+ protected:
+  // Checks the input map and sets in_ / out_.
+  void take_input(const std::vector<Shape>& in) {
+    expect_inputs(in, 1);
+    check(in[0].spatial && in[0].c == cin_, desc_.where(), ": expects ", cin_,
+          " input channels, got ", in[0].str());
+    in_ = in[0];
+    out_ = win_.output(desc_, in_, cout_);
+  }
+  // mul = `mul`, bias = the optional `bias` parameter (else 0).
+  void init_transform(const GraphDesc& g, std::vector<float> mul) {
+    mul_ = std::move(mul);
+    bias_.assign(size_t(cout_), 0.0f);
+    if (desc_.has_param("bias"))
+      std::memcpy(bias_.data(), g.param(desc_, "bias", DType::F32, {cout_}).data<float>(),
+                  sizeof(float) * size_t(cout_));
+  }
+
+  Window win_;
+  int64_t cin_ = 0, cout_ = 0;
+  Shape in_, out_;
+  std::vector<float> mul_, bias_;  // per output channel
+  bool residual_ = false, clamped_ = false;
+  float lo_ = -std::numeric_limits<float>::infinity(), hi_ = std::numeric_limits<float>::infinity();
+};
+
+}  // namespace irnet
