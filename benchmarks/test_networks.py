@@ -1,7 +1,9 @@
 """Whole networks at batch 1: `Model.predict` on an `.irb` converted from the architecture
 (random weights; timing does not depend on them) against the same PyTorch model in eval mode
-under torch.no_grad() (what users run), at 1 thread and all cores. GOPS count the MACs of
-Model.steps() (binary and float) for both."""
+under torch.no_grad() (what users run), and against its float twin (every IRConv2d replaced
+by a plain nn.Conv2d: the same network in float, without IR-Net's per-call weight
+binarization), at 1 thread and all cores. The engine is paired with the faster of the two.
+GOPS count the MACs of Model.steps() (binary and float) for all."""
 import numpy as np
 import pytest
 
@@ -13,7 +15,24 @@ pytestmark = pytest.mark.benchmark(**timing())
 
 def _cases():
     return [pytest.param(net, threads, impl, id=f"{net}-{threads}t-{impl}")
-            for threads in thread_counts() for net in NETWORKS for impl in ("torch", "engine")]
+            for threads in thread_counts() for net in NETWORKS for impl in ("torch", "float_twin", "engine")]
+
+
+def float_twin(model):
+    """A copy of `model` with each IRConv2d replaced by an nn.Conv2d holding the same weights."""
+    import copy
+
+    import torch.nn as nn
+    from export.irnet import IRConv2d
+    twin = copy.deepcopy(model)
+    for name, module in list(twin.named_modules()):
+        for child_name, child in list(module.named_children()):
+            if isinstance(child, IRConv2d):
+                conv = nn.Conv2d(child.in_channels, child.out_channels, child.kernel_size, child.stride,
+                                 child.padding, child.dilation, child.groups, child.bias is not None)
+                conv.load_state_dict(child.state_dict(), strict=False)
+                setattr(module, child_name, conv)
+    return twin.eval()
 
 
 @pytest.fixture(scope="session")
@@ -55,8 +74,10 @@ def test_network(benchmark, collector, torch_threads, networks, net, threads, im
     else:
         torch_threads(threads)
         xt = torch.from_numpy(x)
+        twin = float_twin(model) if impl == "float_twin" else model
         with torch.no_grad():
-            out = benchmark(model, xt)
+            out = benchmark(twin, xt)
         record(benchmark, collector, group="networks", case=net, label=label, threads=threads,
-               impl="torch", isa=None, layout="nchw", ops=2 * macs)
+               impl="torch", isa=None, layout="float twin" if impl == "float_twin" else "IR-Net eval",
+               ops=2 * macs)
     assert out.shape[0] == 1
