@@ -56,6 +56,7 @@ def worker(seeds_dir: str, first: int, last: int) -> None:
     blobs = [open(p, "rb").read() for p in seeds]
     fd, path = tempfile.mkstemp(suffix=".irb")
     os.close(fd)
+    print(f"E {irnet_infer._engine.__file__}", flush=True)
     try:
         for case in range(first, last):
             print(f"S {case}", flush=True)
@@ -87,7 +88,9 @@ def run_batch(seeds_dir: str, first: int, last: int) -> tuple[dict, list]:
         started = None
         for line in out.splitlines():
             parts = line.split(" ", 2)
-            if parts[0] == "S":
+            if parts[0] == "E":  # the child must test the same engine build as this process
+                assert parts[1] == irnet_infer._engine.__file__, (parts[1], irnet_infer._engine.__file__)
+            elif parts[0] == "S":
                 started = int(parts[1])
             elif parts[0] == "D":
                 started = None
