@@ -143,20 +143,22 @@ class Engine {
 
   py::array run(const py::array& x) const {
     const Input in = take_input(x);
-    std::vector<float> out;
+    py::array_t<float> out = alloc_output(in.batch);
+    float* data = out.mutable_data();
     {
       py::gil_scoped_release release;
-      out = plan_.run(in.data, in.batch, in.nhwc);
+      plan_.run(in.data, in.batch, in.nhwc, data);
     }
-    return to_array(out, in.batch, plan_.output_shape());
+    return as_nchw(out, plan_.output_shape());
   }
 
   py::dict run_debug(const py::array& x) const {
     const Input in = take_input(x);
     std::map<std::string, std::vector<float>> tensors;
+    std::vector<float> scratch(size_t(in.batch * plan_.output_shape().numel()));
     {
       py::gil_scoped_release release;
-      plan_.run(in.data, in.batch, in.nhwc, &tensors);
+      plan_.run(in.data, in.batch, in.nhwc, scratch.data(), &tensors);
     }
     py::dict out;
     const std::map<std::string, Shape> shapes = plan_.tensor_shapes();
@@ -168,9 +170,10 @@ class Engine {
   py::list profile(const py::array& x) const {
     const Input in = take_input(x);
     std::vector<double> seconds;
+    std::vector<float> scratch(size_t(in.batch * plan_.output_shape().numel()));
     {
       py::gil_scoped_release release;
-      plan_.run(in.data, in.batch, in.nhwc, nullptr, &seconds);
+      plan_.run(in.data, in.batch, in.nhwc, scratch.data(), nullptr, &seconds);
     }
     py::list out;
     for (double s : seconds) out.append(s);
@@ -234,17 +237,25 @@ class Engine {
   }
 
   // Maps come back as (N, C, H, W) views of the engine's NHWC memory (channels-last strides).
-  static py::array to_array(const std::vector<float>& data, int64_t batch, const Shape& s) {
+  // An array in the engine's layout: (N, H, W, C) for maps, (N, C) for vectors.
+  static py::array_t<float> engine_array(int64_t batch, const Shape& s) {
     std::vector<py::ssize_t> shape{py::ssize_t(batch)};
     if (s.spatial) {
       shape.push_back(py::ssize_t(s.h));
       shape.push_back(py::ssize_t(s.w));
     }
     shape.push_back(py::ssize_t(s.c));
-    py::array_t<float> out(shape);
+    return py::array_t<float>(shape);
+  }
+  py::array_t<float> alloc_output(int64_t batch) const { return engine_array(batch, plan_.output_shape()); }
+  static py::array as_nchw(const py::array_t<float>& a, const Shape& s) {
+    if (!s.spatial) return a;
+    return a.attr("transpose")(0, 3, 1, 2).cast<py::array>();
+  }
+  static py::array to_array(const std::vector<float>& data, int64_t batch, const Shape& s) {
+    py::array_t<float> out = engine_array(batch, s);
     std::memcpy(out.mutable_data(), data.data(), sizeof(float) * data.size());
-    if (!s.spatial) return std::move(out);
-    return out.attr("transpose")(0, 3, 1, 2).cast<py::array>();
+    return as_nchw(out, s);
   }
 
   Plan plan_;

@@ -190,7 +190,9 @@ class Model:
         if x.shape[0] * self._arena_bytes_per_sample > self.max_batch_bytes:
             raise ValueError(f"batch of {x.shape[0]} needs about {x.shape[0] * self._arena_bytes_per_sample / 2**30:.1f} GiB "
                              f"of engine buffers, over max_batch_bytes={self.max_batch_bytes}; split the batch")
-        x = np.ascontiguousarray(x, dtype=np.float32)
+        # astype keeps the memory layout (order "K"): a channels-last array stays channels-last
+        # and the engine reads it without a transpose; other strides are copied there.
+        x = x if x.dtype == np.float32 else x.astype(np.float32)
         if not np.isfinite(x).all():
             raise ValueError("input contains NaN or Inf; the engine refuses non-finite inputs")
         return x, unbatched

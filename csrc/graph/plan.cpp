@@ -161,9 +161,9 @@ void Plan::assign_buffers() {
   }
 }
 
-std::vector<float> Plan::run(const float* input, int64_t batch, bool input_nhwc,
-                             std::map<std::string, std::vector<float>>* debug,
-                             std::vector<double>* step_seconds) const {
+void Plan::run(const float* input, int64_t batch, bool input_nhwc, float* output,
+               std::map<std::string, std::vector<float>>* debug,
+               std::vector<double>* step_seconds) const {
   check(batch >= 1, "batch must be >= 1");
   const int64_t per_sample = debug ? debug_per_sample_ : arena_per_sample_;
   const size_t arena_size = size_t(checked_mul(per_sample, batch, "batch buffers"));
@@ -184,34 +184,35 @@ std::vector<float> Plan::run(const float* input, int64_t batch, bool input_nhwc,
       if (plan->pool_.size() < 8) plan->pool_.push_back(std::move(*arena));
     }
   } give_back{this, &arena};
-  auto buffer = [&](int t) {
+  // The output is written straight into the caller's buffer and a channels-last input is read
+  // where it is: neither is copied.
+  auto out_buffer = [&](int t) -> float* {
     const Tensor& x = tensors_[size_t(t)];
-    return arena.data() + (debug ? x.debug_offset : x.offset) * batch;
+    return t == output_ ? output : arena.data() + (debug ? x.debug_offset : x.offset) * batch;
+  };
+  auto in_buffer = [&](int t) -> const float* {
+    return t == 0 && input_nhwc ? input : out_buffer(t);
   };
   const Shape& in = input_shape();
-  if (input_nhwc) std::copy(input, input + batch * in.numel(), buffer(0));
-  else
-    for (int64_t n = 0; n < batch; ++n) to_nhwc(input + n * in.numel(), in, buffer(0) + n * in.numel());
+  if (!input_nhwc)
+    for (int64_t n = 0; n < batch; ++n) to_nhwc(input + n * in.numel(), in, out_buffer(0) + n * in.numel());
   if (step_seconds) step_seconds->assign(steps_.size(), 0.0);
   for (size_t s = 0; s < steps_.size(); ++s) {
     const Step& step = steps_[s];
-    RunArgs args{{}, buffer(step.out), batch, kernels_, num_threads_};
-    for (int t : step.in) args.in.push_back(buffer(t));
+    RunArgs args{{}, out_buffer(step.out), batch, kernels_, num_threads_};
+    for (int t : step.in) args.in.push_back(in_buffer(t));
     const auto t0 = std::chrono::steady_clock::now();
     step.op->run(args);
     if (step_seconds)
       (*step_seconds)[s] =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
-  auto export_tensor = [&](int t) {
-    const float* b = buffer(t);
-    return std::vector<float>(b, b + tensors_[size_t(t)].shape.numel() * batch);
-  };
   if (debug)
     for (size_t t = 0; t < tensors_.size(); ++t)
-      if (tensors_[t].written)
-        (*debug)[tensors_[t].name] = export_tensor(int(t));
-  return export_tensor(output_);
+      if (tensors_[t].written) {
+        const float* b = in_buffer(int(t));
+        (*debug)[tensors_[t].name] = std::vector<float>(b, b + tensors_[t].shape.numel() * batch);
+      }
 }
 
 std::vector<StepInfo> Plan::steps() const {

@@ -27,12 +27,12 @@ class Plan {
  public:
   Plan(const GraphDesc& desc, const KernelConfig& kernels, int num_threads);
 
-  // input: `batch` samples, NCHW float32 (or NHWC with input_nhwc). Returns the output in the
-  // engine's layout: maps NHWC, vectors as they are. With `debug`, every tensor the plan
-  // computes is also returned by name, in the same layout.
-  std::vector<float> run(const float* input, int64_t batch, bool input_nhwc = false,
-                         std::map<std::string, std::vector<float>>* debug = nullptr,
-                         std::vector<double>* step_seconds = nullptr) const;
+  // input: `batch` samples, NCHW float32 (or NHWC with input_nhwc). Writes the output to
+  // `output` (batch x output numel floats) in the engine's layout: maps NHWC, vectors as they
+  // are. With `debug`, every tensor the plan computes is also returned by name, in that layout.
+  void run(const float* input, int64_t batch, bool input_nhwc, float* output,
+           std::map<std::string, std::vector<float>>* debug = nullptr,
+           std::vector<double>* step_seconds = nullptr) const;
 
   const Shape& input_shape() const { return tensors_[0].shape; }
   const Shape& output_shape() const { return tensors_[size_t(output_)].shape; }
