@@ -47,7 +47,7 @@ inline void tile(size_t k_words, const uint64_t* a, size_t lda, const uint64_t* 
     _mm256_store_si256(reinterpret_cast<__m256i*>(out), total[i][0]);
     _mm256_store_si256(reinterpret_cast<__m256i*>(out + 4), total[i][1]);
     for (size_t j = 0; j < cols; ++j)
-      o.out[(i0 + i) * o.ldo + j0 + j] = bgemm_output_value(o, i0 + i, j0 + j, int64_t(out[j]));
+      o.out[(i0 + i) * o.ldo + o.col + j0 + j] = bgemm_output_value(o, i0 + i, j0 + j, int64_t(out[j]));
   }
 }
 

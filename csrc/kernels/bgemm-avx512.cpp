@@ -12,6 +12,7 @@ namespace {
 constexpr size_t NR = 32;
 
 inline void store_transformed(const BgemmOutput& o, size_t i, size_t j, size_t left, __m512i count) {
+  j += o.col;
   const __mmask8 mask = left >= 8 ? __mmask8(0xff) : __mmask8((1u << left) - 1);
   __m256i dot = _mm256_sub_epi32(_mm256_set1_epi32(o.k_bits),
                                  _mm256_slli_epi32(_mm512_cvtepi64_epi32(count), 1));
@@ -28,6 +29,7 @@ inline void store_transformed(const BgemmOutput& o, size_t i, size_t j, size_t l
 // 16 channels at once: two 8-lane count vectors narrowed into one zmm of int32.
 inline void store_transformed16(const BgemmOutput& o, size_t i, size_t j, size_t left, __m512i lo8,
                                 __m512i hi8) {
+  j += o.col;
   const __mmask16 mask = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
   const __m512i count = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(lo8)),
                                            _mm512_cvtepi64_epi32(hi8), 1);

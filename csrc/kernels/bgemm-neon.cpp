@@ -39,7 +39,7 @@ inline void tile(size_t k_words, const uint64_t* a, size_t lda, const uint64_t* 
     uint64_t out[8];
     for (size_t v = 0; v < 4; ++v) vst1q_u64(out + 2 * v, total[i][v]);
     for (size_t j = 0; j < cols; ++j)
-      o.out[(i0 + i) * o.ldo + j0 + j] = bgemm_output_value(o, i0 + i, j0 + j, int64_t(out[j]));
+      o.out[(i0 + i) * o.ldo + o.col + j0 + j] = bgemm_output_value(o, i0 + i, j0 + j, int64_t(out[j]));
   }
 }
 

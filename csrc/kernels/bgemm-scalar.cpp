@@ -14,7 +14,7 @@ IRN_BGEMM_KERNEL(irn_bgemm_f32_ukernel_1x8__scalar) {
       for (size_t k = 0; k < k_words; ++k)
         for (size_t j = 0; j < NR; ++j) acc[j] += __builtin_popcountll(ai[k] ^ panel[k * NR + j]);
       for (size_t j = 0; j < cols; ++j)
-        out.out[i * out.ldo + j0 + j] = bgemm_output_value(out, i, j0 + j, acc[j]);
+        out.out[i * out.ldo + out.col + j0 + j] = bgemm_output_value(out, i, j0 + j, acc[j]);
     }
   }
 }

@@ -27,6 +27,9 @@ struct BgemmOutput {
   float lo, hi;
   float* out;
   size_t ldo;
+  // Column j of a kernel call is column col + j of mul, bias, correction, residual and out:
+  // threads can split the output channels of one row block.
+  size_t col = 0;
 };
 
 struct BgemmKernel {
@@ -38,6 +41,7 @@ struct BgemmKernel {
 // Applies BgemmOutput to one element; the SIMD kernels' epilogues compute the same in the same
 // order (integer dot, one float multiply, one add, optional residual add, clamp).
 inline float bgemm_output_value(const BgemmOutput& o, size_t i, size_t j, int64_t count) {
+  j += o.col;
   int32_t dot = o.k_bits - 2 * int32_t(count);
   if (o.correction && o.correction[i]) dot -= o.correction[i][j];
   float y = float(dot) * o.mul[j] + o.bias[j];

@@ -87,8 +87,17 @@ class BConv2d final : public ConvBase {
       for (int64_t r = 0; r < rows_in; r += 256)
         k.bitpack(a.in[0] + r * cin_, size_t(std::min<int64_t>(256, rows_in - r)), size_t(cin_),
                   packed + r * words_);
+      // Tasks are (row block, group of output-channel panels): small maps (7x7 = one row block)
+      // still split across threads.
+      const int64_t nr = int64_t(k.bgemm.nr), panels = (cout_ + nr - 1) / nr;
+      const int64_t row_tasks = a.batch * blocks;
+      const int64_t groups = std::min(panels, std::max<int64_t>(1, (4 * a.num_threads + row_tasks - 1) / row_tasks));
+      const int64_t panels_per_group = (panels + groups - 1) / groups;
 #pragma omp for schedule(static)
-      for (int64_t t = 0; t < a.batch * blocks; ++t) {
+      for (int64_t task = 0; task < row_tasks * groups; ++task) {
+        const int64_t t = task / groups, g = task % groups;
+        const int64_t j0 = g * panels_per_group * nr, j1 = std::min(cout_, j0 + panels_per_group * nr);
+        if (j0 >= j1) continue;
         const int64_t n = t / blocks, p0 = (t % blocks) * kRowBlock;
         const int64_t rows = std::min(kRowBlock, pixels_out - p0);
         const uint64_t* lhs = packed + (n * pixels_in + p0) * words_;
@@ -101,9 +110,9 @@ class BConv2d final : public ConvBase {
         const BgemmOutput o{int32_t(taps_ * cin_), mul_.data(), bias_.data(),
                             has_padding_ ? pixel_correction_.data() + p0 : nullptr,
                             residual_ ? a.in[1] + out_row * cout_ : nullptr,
-                            lo_, hi_, a.out + out_row * cout_, size_t(cout_)};
-        k.bgemm.run(size_t(rows), size_t(cout_), size_t(k_words_), lhs, size_t(k_words_),
-                    packed_.data(), o);
+                            lo_, hi_, a.out + out_row * cout_, size_t(cout_), size_t(j0)};
+        k.bgemm.run(size_t(rows), size_t(j1 - j0), size_t(k_words_), lhs, size_t(k_words_),
+                    packed_.data() + j0 * k_words_, o);
       }
     }
   }

@@ -42,8 +42,16 @@ class Conv2d final : public ConvBase {
     const bool direct = win_.kh == 1 && win_.kw == 1 && win_.sh == 1 && win_.sw == 1 &&
                         win_.ph == 0 && win_.pw == 0;
     const int64_t blocks = (pixels_out + kRowBlock - 1) / kRowBlock;
+    // Tasks are (row block, group of output-channel panels), so small maps still use every thread.
+    const int64_t nr = int64_t(a.kernels->sgemm.nr), panels = (cout_ + nr - 1) / nr;
+    const int64_t row_tasks = a.batch * blocks;
+    const int64_t groups = std::min(panels, std::max<int64_t>(1, (4 * a.num_threads + row_tasks - 1) / row_tasks));
+    const int64_t panels_per_group = (panels + groups - 1) / groups;
 #pragma omp parallel for num_threads(a.num_threads) schedule(static)
-    for (int64_t t = 0; t < a.batch * blocks; ++t) {
+    for (int64_t task = 0; task < row_tasks * groups; ++task) {
+      const int64_t t = task / groups, g = task % groups;
+      const int64_t j0 = g * panels_per_group * nr, j1 = std::min(cout_, j0 + panels_per_group * nr);
+      if (j0 >= j1) continue;
       const int64_t n = t / blocks, p0 = (t % blocks) * kRowBlock;
       const int64_t rows = std::min(kRowBlock, pixels_out - p0);
       const float* x = a.in[0] + n * in_.numel();
@@ -55,11 +63,11 @@ class Conv2d final : public ConvBase {
       }
       const int64_t row0 = n * pixels_out + p0;
       float* y = a.out + row0 * cout_;
-      a.kernels->sgemm.run(size_t(rows), size_t(cout_), size_t(k_), lhs, size_t(k_), packed_.data(),
-                           y, size_t(cout_));
+      a.kernels->sgemm.run(size_t(rows), size_t(j1 - j0), size_t(k_), lhs, size_t(k_),
+                           packed_.data() + j0 * k_, y + j0, size_t(cout_));
       const float* res = residual_ ? a.in[1] + row0 * cout_ : nullptr;
       for (int64_t r = 0; r < rows; ++r)
-        for (int64_t o = 0; o < cout_; ++o) {
+        for (int64_t o = j0; o < j1; ++o) {
           float v = y[r * cout_ + o] * mul_[size_t(o)] + bias_[size_t(o)];
           if (res) v += res[r * cout_ + o];
           y[r * cout_ + o] = v < lo_ ? lo_ : (v > hi_ ? hi_ : v);

@@ -57,6 +57,17 @@ void test_bgemm(const KernelConfig& cfg, std::mt19937_64& rng) {
             ok = ok && out[i * n + j] == bgemm_output_value(o, i, j, count);
           }
         expect(ok, "bgemm", cfg.isa, m, n, k);
+        // Split along output channels at a panel boundary (how threads share a row block):
+        // the same values.
+        if (n > cfg.bgemm.nr) {
+          std::vector<float> split(m * n);
+          BgemmOutput o1 = o, o2 = o;
+          o1.out = o2.out = split.data();
+          o2.col = cfg.bgemm.nr;
+          cfg.bgemm.run(m, cfg.bgemm.nr, k, a.data(), k, packed.data(), o1);
+          cfg.bgemm.run(m, n - cfg.bgemm.nr, k, a.data(), k, packed.data() + cfg.bgemm.nr * k, o2);
+          expect(split == out, "bgemm column split", cfg.isa, m, n, k);
+        }
       }
 }
 
