@@ -1,8 +1,6 @@
 """The converter: graph ops and params per docs/FORMAT.md, bit packing, unsupported modules,
 and a small executor of the written graph (the file's semantics) against reference_forward."""
 import json
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -16,11 +14,14 @@ from export.irnet import IRConv2d, binary_weight
 from export.models import MODELS, create_model
 from irnet_infer.format import unpack_signs as unpack_sign_bits
 from export.reference import reference_forward
+from helpers import randomize_bn
 
 SMALL_INPUT = {"resnet18": (3, 64, 64), "resnet34": (3, 64, 64)}
 KNOWN_OPS = {"conv2d", "bconv2d", "batch_norm", "relu", "hardtanh", "max_pool2d", "avg_pool2d",
              "global_avg_pool", "flatten", "linear", "add", "shortcut_a", "log_softmax"}
 U64, I8, F32 = np.dtype(np.uint64), np.dtype(np.int8), np.dtype(np.float32)
+
+
 
 
 def tail_bits(bits, cin):
@@ -29,22 +30,9 @@ def tail_bits(bits, cin):
     return bits[..., -1] >> np.uint64(used) if used < 64 else np.zeros(bits.shape[:3], np.uint64)
 
 
-def _randomize_bn(model, seed=0):
-    """Non-trivial BN statistics so the graph check is not about identity BNs."""
-    gen = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            n = m.num_features
-            m.running_mean.copy_(torch.randn(n, generator=gen) * 0.1)
-            m.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
-            m.weight.data.copy_(torch.randn(n, generator=gen))
-            m.bias.data.copy_(torch.randn(n, generator=gen) * 0.1)
-    return model
-
-
 def _exported(name):
     torch.manual_seed(0)
-    model = _randomize_bn(create_model(name, input_size=SMALL_INPUT.get(name))).eval()
+    model = randomize_bn(create_model(name, input_size=SMALL_INPUT.get(name))).eval()
     graph, tensors = export_graph(model, model.input_size)
     return model, graph, tensors
 
@@ -314,7 +302,7 @@ def test_official_idioms_fold_and_execute():
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_engine_matches_reference(tmp_path, name):
     from export.check import check_file
-    model = _randomize_bn(create_model(name, input_size=SMALL_INPUT.get(name))).eval()
+    model = randomize_bn(create_model(name, input_size=SMALL_INPUT.get(name))).eval()
     path = str(tmp_path / f"{name}.irb")
     convert(model, path, arch=name)
     report = check_file(path, model, model.input_size, batch=4)

@@ -14,12 +14,12 @@ Bounds, and why:
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
 
 import irnet_infer
 from export.convert import convert
 from export.models import create_model
 from export.reference import reference_forward
+from helpers import randomize_bn
 
 ISAS = irnet_infer.available_isas()
 DEFAULT_ISA = ISAS[0]
@@ -32,18 +32,6 @@ CASES = [
     ("resnet18", (3, 64, 64), 100, 20),
     ("resnet34", (3, 64, 64), 50, 10),
 ]
-
-
-def randomize_bn(model, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            n = m.num_features
-            m.running_mean.copy_(torch.randn(n, generator=gen) * 0.3)
-            m.running_var.copy_(torch.rand(n, generator=gen) * 2 + 0.2)
-            m.weight.data.copy_(torch.randn(n, generator=gen))
-            m.bias.data.copy_(torch.randn(n, generator=gen) * 0.3)
-    return model
 
 
 @pytest.fixture(scope="module")

@@ -25,8 +25,6 @@ namespace irnet {
 
 namespace {
 
-constexpr int64_t kRowBlock = 64;
-
 class BConv2d final : public ConvBase {
  public:
   using ConvBase::ConvBase;
@@ -80,26 +78,17 @@ class BConv2d final : public ConvBase {
     const int64_t rows_in = a.batch * pixels_in;
     uint64_t* packed = thread_scratch<uint64_t>(size_t(rows_in * words_));
     const bool direct = taps_ == 1 && win_.sh == 1 && win_.sw == 1 && !has_padding_;  // A = input
-    const int64_t blocks = (pixels_out + kRowBlock - 1) / kRowBlock;
 #pragma omp parallel num_threads(a.num_threads)
     {
 #pragma omp for schedule(static)
       for (int64_t r = 0; r < rows_in; r += 256)
         k.bitpack(a.in[0] + r * cin_, size_t(std::min<int64_t>(256, rows_in - r)), size_t(cin_),
                   packed + r * words_);
-      // Tasks are (row block, group of output-channel panels): small maps (7x7 = one row block)
-      // still split across threads.
-      const int64_t nr = int64_t(k.bgemm.nr), panels = (cout_ + nr - 1) / nr;
-      const int64_t row_tasks = a.batch * blocks;
-      const int64_t groups = std::min(panels, std::max<int64_t>(1, (4 * a.num_threads + row_tasks - 1) / row_tasks));
-      const int64_t panels_per_group = (panels + groups - 1) / groups;
+      const Tasks tasks(a.batch, pixels_out, cout_, k.bgemm.nr, a.num_threads);
 #pragma omp for schedule(static)
-      for (int64_t task = 0; task < row_tasks * groups; ++task) {
-        const int64_t t = task / groups, g = task % groups;
-        const int64_t j0 = g * panels_per_group * nr, j1 = std::min(cout_, j0 + panels_per_group * nr);
+      for (int64_t task = 0; task < tasks.count; ++task) {
+        const auto [n, p0, rows, j0, j1] = tasks[task];
         if (j0 >= j1) continue;
-        const int64_t n = t / blocks, p0 = (t % blocks) * kRowBlock;
-        const int64_t rows = std::min(kRowBlock, pixels_out - p0);
         const uint64_t* lhs = packed + (n * pixels_in + p0) * words_;
         if (!direct) {
           uint64_t* cols = thread_scratch<uint64_t>(size_t(rows * k_words_), 1);

@@ -10,7 +10,6 @@ namespace irnet {
 
 namespace {
 
-constexpr int64_t kRowBlock = 64;
 
 class Conv2d final : public ConvBase {
  public:
@@ -41,19 +40,11 @@ class Conv2d final : public ConvBase {
     const int64_t pixels_out = out_.h * out_.w;
     const bool direct = win_.kh == 1 && win_.kw == 1 && win_.sh == 1 && win_.sw == 1 &&
                         win_.ph == 0 && win_.pw == 0;
-    const int64_t blocks = (pixels_out + kRowBlock - 1) / kRowBlock;
-    // Tasks are (row block, group of output-channel panels), so small maps still use every thread.
-    const int64_t nr = int64_t(a.kernels->sgemm.nr), panels = (cout_ + nr - 1) / nr;
-    const int64_t row_tasks = a.batch * blocks;
-    const int64_t groups = std::min(panels, std::max<int64_t>(1, (4 * a.num_threads + row_tasks - 1) / row_tasks));
-    const int64_t panels_per_group = (panels + groups - 1) / groups;
+    const Tasks tasks(a.batch, pixels_out, cout_, a.kernels->sgemm.nr, a.num_threads);
 #pragma omp parallel for num_threads(a.num_threads) schedule(static)
-    for (int64_t task = 0; task < row_tasks * groups; ++task) {
-      const int64_t t = task / groups, g = task % groups;
-      const int64_t j0 = g * panels_per_group * nr, j1 = std::min(cout_, j0 + panels_per_group * nr);
+    for (int64_t task = 0; task < tasks.count; ++task) {
+      const auto [n, p0, rows, j0, j1] = tasks[task];
       if (j0 >= j1) continue;
-      const int64_t n = t / blocks, p0 = (t % blocks) * kRowBlock;
-      const int64_t rows = std::min(kRowBlock, pixels_out - p0);
       const float* x = a.in[0] + n * in_.numel();
       const float* lhs = x + p0 * k_;
       if (!direct) {

@@ -4,6 +4,7 @@
 // Fusion order matters: a BatchNorm folds into mul/bias only while nothing follows it yet,
 // because an affine map after a residual add or a clamp does not commute with them.
 #pragma once
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -41,6 +42,28 @@ class ConvBase : public Op {
   }
 
  protected:
+  // How a run is split for OpenMP: tasks are (sample, block of output pixels, group of the
+  // kernel's nr-wide output-channel panels), with enough channel groups that small maps
+  // (7x7 is a single pixel block) still give every thread work.
+  struct Tasks {
+    static constexpr int64_t kRowBlock = 64;
+    int64_t pixels, blocks, groups, cols_per_group, cout;
+    Tasks(int64_t batch, int64_t pixels_out, int64_t cout_, size_t nr, int threads)
+        : pixels(pixels_out), blocks((pixels_out + kRowBlock - 1) / kRowBlock), cout(cout_) {
+      const int64_t panels = (cout + int64_t(nr) - 1) / int64_t(nr), row_tasks = batch * blocks;
+      groups = std::min(panels, std::max<int64_t>(1, (4 * threads + row_tasks - 1) / row_tasks));
+      cols_per_group = (panels + groups - 1) / groups * int64_t(nr);
+      count = row_tasks * groups;
+    }
+    int64_t count;
+    struct Task { int64_t n, p0, rows, j0, j1; };
+    Task operator[](int64_t task) const {
+      const int64_t t = task / groups, j0 = (task % groups) * cols_per_group;
+      const int64_t p0 = (t % blocks) * kRowBlock;
+      return {t / blocks, p0, std::min(kRowBlock, pixels - p0), j0, std::min(cout, j0 + cols_per_group)};
+    }
+  };
+
   // Checks the input map and sets in_ / out_.
   void take_input(const std::vector<Shape>& in) {
     expect_inputs(in, 1);
