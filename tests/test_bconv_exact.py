@@ -44,13 +44,15 @@ def test_bconv_matches_torch(isa, cin, k, stride, pad):
     np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.parametrize("threads", [1, 2, 3])
-def test_bconv_same_integers_for_every_thread_count_and_isa(threads):
-    x = np.random.default_rng(2).standard_normal((3, 65, 12, 12)).astype(np.float32)
-    results = [bconv_engine(65, 70, 3, 1, 1, 12, 12, isa, threads)[0].run(x) for isa in ISAS]
-    base = bconv_engine(65, 70, 3, 1, 1, 12, 12, "scalar", 1)[0].run(x)
-    for r in results:
-        np.testing.assert_array_equal(r, base)
+# Large enough that the engine really starts every thread (small layers use fewer): a map with
+# many row blocks, and a 7x7 map (one row block) whose output channels are split across threads.
+@pytest.mark.parametrize("cin,cout,size", [(130, 96, 28), (200, 512, 7)])
+@pytest.mark.parametrize("threads", [2, 3])
+def test_bconv_same_integers_for_every_thread_count_and_isa(threads, cin, cout, size):
+    x = np.random.default_rng(2).standard_normal((2, cin, size, size)).astype(np.float32)
+    base = bconv_engine(cin, cout, 3, 1, 1, size, size, "scalar", 1)[0].run(x)
+    for isa in ISAS:
+        np.testing.assert_array_equal(bconv_engine(cin, cout, 3, 1, 1, size, size, isa, threads)[0].run(x), base)
 
 
 def test_pack_unpack_roundtrip():

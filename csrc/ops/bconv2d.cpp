@@ -77,14 +77,15 @@ class BConv2d final : public ConvBase {
     const int64_t pixels_in = in_.h * in_.w, pixels_out = out_.h * out_.w;
     const int64_t rows_in = a.batch * pixels_in;
     uint64_t* packed = thread_scratch<uint64_t>(size_t(rows_in * words_));
+    const int threads = threads_for(a.num_threads, a.batch * binary_macs());
     const bool direct = taps_ == 1 && win_.sh == 1 && win_.sw == 1 && !has_padding_;  // A = input
-#pragma omp parallel num_threads(a.num_threads)
+#pragma omp parallel num_threads(threads)
     {
 #pragma omp for schedule(static)
       for (int64_t r = 0; r < rows_in; r += 256)
         k.bitpack(a.in[0] + r * cin_, size_t(std::min<int64_t>(256, rows_in - r)), size_t(cin_),
                   packed + r * words_);
-      const Tasks tasks(a.batch, pixels_out, cout_, k.bgemm.nr, a.num_threads);
+      const Tasks tasks(a.batch, pixels_out, cout_, k.bgemm.nr, threads);
 #pragma omp for schedule(static)
       for (int64_t task = 0; task < tasks.count; ++task) {
         const auto [n, p0, rows, j0, j1] = tasks[task];

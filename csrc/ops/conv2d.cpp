@@ -40,8 +40,10 @@ class Conv2d final : public ConvBase {
     const int64_t pixels_out = out_.h * out_.w;
     const bool direct = win_.kh == 1 && win_.kw == 1 && win_.sh == 1 && win_.sw == 1 &&
                         win_.ph == 0 && win_.pw == 0;
-    const Tasks tasks(a.batch, pixels_out, cout_, a.kernels->sgemm.nr, a.num_threads);
-#pragma omp parallel for num_threads(a.num_threads) schedule(static)
+    // Float MACs cost about 10 binary ones.
+    const int threads = threads_for(a.num_threads, 10 * a.batch * float_macs());
+    const Tasks tasks(a.batch, pixels_out, cout_, a.kernels->sgemm.nr, threads);
+#pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t task = 0; task < tasks.count; ++task) {
       const auto [n, p0, rows, j0, j1] = tasks[task];
       if (j0 >= j1) continue;

@@ -64,6 +64,13 @@ class ConvBase : public Op {
     }
   };
 
+  // Threads worth starting for `work` MACs: waking a thread costs about as much as a few
+  // million binary MACs, so the small CIFAR layers run on fewer threads than asked.
+  static int threads_for(int requested, int64_t work) {
+    constexpr int64_t kMacsPerThread = int64_t(4) << 20;
+    return int(std::max<int64_t>(1, std::min<int64_t>(requested, work / kMacsPerThread)));
+  }
+
   // Checks the input map and sets in_ / out_.
   void take_input(const std::vector<Shape>& in) {
     expect_inputs(in, 1);
