@@ -46,13 +46,7 @@ inline void tile(size_t k_words, const uint64_t* a, size_t lda, const uint64_t* 
 }  // namespace
 
 IRN_BGEMM_KERNEL(irn_bgemm_f32_ukernel_2x8__neon) {
-  for (size_t j0 = 0; j0 < n; j0 += NR) {
-    const uint64_t* panel = packed_b + (j0 / NR) * k_words * NR;
-    const size_t cols = n - j0 < NR ? n - j0 : NR;
-    size_t i = 0;
-    for (; i + 2 <= m; i += 2) tile<2>(k_words, a + i * lda, lda, panel, out, i, j0, cols);
-    for (; i < m; ++i) tile<1>(k_words, a + i * lda, lda, panel, out, i, j0, cols);
-  }
+  bgemm_tiles<NR, 2>(m, n, k_words, a, lda, packed_b, out, tile<2>, tile<1>);
 }
 
 }  // namespace irnet

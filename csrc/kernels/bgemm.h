@@ -49,6 +49,23 @@ inline float bgemm_output_value(const BgemmOutput& o, size_t i, size_t j, int64_
   return y < o.lo ? o.lo : (y > o.hi ? o.hi : y);
 }
 
+// The loops the SIMD kernels share: panels of NR output channels, then rows MR at a time, and
+// one row at a time for the rest. A tile computes rows [i0, i0+rows) x columns [j0, j0+cols).
+using BgemmTileFn = void (*)(size_t k_words, const uint64_t* a, size_t lda, const uint64_t* panel,
+                             const BgemmOutput& out, size_t i0, size_t j0, size_t cols);
+template <size_t NR, size_t MR>
+inline void bgemm_tiles(size_t m, size_t n, size_t k_words, const uint64_t* a, size_t lda,
+                        const uint64_t* packed_b, const BgemmOutput& out, BgemmTileFn rows_mr,
+                        BgemmTileFn rows_1) {
+  for (size_t j0 = 0; j0 < n; j0 += NR) {
+    const uint64_t* panel = packed_b + (j0 / NR) * k_words * NR;
+    const size_t cols = n - j0 < NR ? n - j0 : NR;
+    size_t i = 0;
+    for (; i + MR <= m; i += MR) rows_mr(k_words, a + i * lda, lda, panel, out, i, j0, cols);
+    for (; i < m; ++i) rows_1(k_words, a + i * lda, lda, panel, out, i, j0, cols);
+  }
+}
+
 // Same for every ISA: only the panel width differs.
 std::vector<uint64_t> bgemm_pack_b(size_t n, size_t k_words, size_t nr, const uint64_t* b);
 
