@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from irnet_infer.cli_predict import progress
+from irnet_infer.progress import progress
 
 EPILOG = """examples:
   irnet-infer bench model.irb
@@ -56,33 +56,23 @@ def _iterations(args, one_run_seconds):
 
 def latency(model, x, iterations, show_progress=True, desc="runs"):
     """Seconds of each of `iterations` timed predict() calls."""
-    bar = progress(iterations, show_progress, unit="run", desc=desc)
     times = np.empty(iterations)
-    try:
+    with progress(iterations, show_progress, unit="run", desc=desc) as bar:
         for i in range(iterations):
             t0 = time.perf_counter()
             model.predict(x)
             times[i] = time.perf_counter() - t0
-            if bar is not None:
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
+            bar.update(1)
     return times
 
 
 def per_layer(model, x, repeats, show_progress=True):
     """One dict per engine step with median seconds, share of the total and GOPS."""
-    bar = progress(repeats, show_progress, unit="run", desc="profile")
     runs = []
-    try:
+    with progress(repeats, show_progress, unit="run", desc="profile") as bar:
         for _ in range(repeats):
             runs.append(model.profile(x))
-            if bar is not None:
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
+            bar.update(1)
     batch = x.shape[0]
     medians = np.median(np.array([[s["seconds"] for s in r] for r in runs]), axis=0)
     total = float(medians.sum())

@@ -7,6 +7,8 @@ import time
 
 import numpy as np
 
+from irnet_infer.progress import progress as progress_bar
+
 EPILOG = """examples:
   irnet-infer eval model.irb --data digits
   irnet-infer eval model.irb --data cifar10:~/data/cifar-10-batches-py --threads 1
@@ -27,43 +29,29 @@ def add_parser(subparsers):
     return p
 
 
-def _progress(total, enabled):
-    """A tqdm bar when tqdm is importable and wanted; else None (tqdm is optional)."""
-    if not enabled:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, unit="img", leave=False, dynamic_ncols=True)
-
-
 def evaluate(model, batches, total, progress=True, limit=None):
     """{"count", "top1", "top5" (None when <= 5 classes), "seconds"} for (x, y) batches;
     seconds counts engine time only, not data loading."""
-    bar = _progress(total if limit is None else min(total, limit), progress)
     count = top1 = top5 = 0
     seconds = 0.0
-    for x, y in batches:
-        if limit is not None and count + len(y) > limit:
-            x, y = x[:limit - count], y[:limit - count]
-        if len(y) == 0:
-            break
-        t0 = time.perf_counter()
-        logits = model.predict(x)
-        seconds += time.perf_counter() - t0
-        top1 += int((logits.argmax(1) == y).sum())
-        if logits.shape[1] > 5:
-            best5 = np.argpartition(-logits, 5, axis=1)[:, :5]
-            top5 += int((best5 == y[:, None]).any(1).sum())
-        count += len(y)
-        if bar is not None:
+    with progress_bar(total if limit is None else min(total, limit), progress) as bar:
+        for x, y in batches:
+            if limit is not None and count + len(y) > limit:
+                x, y = x[:limit - count], y[:limit - count]
+            if len(y) == 0:
+                break
+            t0 = time.perf_counter()
+            logits = model.predict(x)
+            seconds += time.perf_counter() - t0
+            top1 += int((logits.argmax(1) == y).sum())
+            if logits.shape[1] > 5:
+                best5 = np.argpartition(-logits, 5, axis=1)[:, :5]
+                top5 += int((best5 == y[:, None]).any(1).sum())
+            count += len(y)
             bar.update(len(y))
             bar.set_postfix(top1=f"{top1 / count:.2%}")
-        if limit is not None and count >= limit:
-            break
-    if bar is not None:
-        bar.close()
+            if limit is not None and count >= limit:
+                break
     if count == 0:
         raise ValueError("the dataset has no samples to evaluate")
     classes = model.output_shape[-1]

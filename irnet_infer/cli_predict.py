@@ -13,6 +13,8 @@ import os
 
 import numpy as np
 
+from irnet_infer.progress import progress
+
 EPILOG = """examples:
   irnet-infer predict model.irb cat.png dog.jpg
   irnet-infer predict model.irb photos/*.jpg --top 3
@@ -33,17 +35,6 @@ def add_parser(subparsers):
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     return p
-
-
-def progress(total, enabled=True, unit="img", desc=None):
-    """A tqdm bar on stderr when tqdm is importable and wanted, else None (tqdm is optional)."""
-    if not enabled:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, unit=unit, desc=desc, leave=False, dynamic_ncols=True)
 
 
 def ends_in_log_softmax(graph: dict) -> bool:
@@ -81,9 +72,8 @@ def predict(model, images, top=5, show_progress=True) -> list[dict]:
     """[{"image", "top": [{"index", "class", "probability"}, ...]}] per image."""
     log_softmax = ends_in_log_softmax(model.graph)
     items = [item for path in images for item in _inputs(path)]
-    bar = progress(len(items), show_progress and len(items) > 1)
     results = []
-    try:
+    with progress(len(items), show_progress and len(items) > 1) as bar:
         for label, x in items:
             try:
                 logits = model.predict(x)
@@ -97,11 +87,7 @@ def predict(model, images, top=5, show_progress=True) -> list[dict]:
             results.append({"image": label, "top": [
                 {"index": int(i), "class": names[i] if names else f"class {int(i)}",
                  "probability": float(p[i])} for i in order]})
-            if bar is not None:
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
+            bar.update(1)
     return results
 
 
