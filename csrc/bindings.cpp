@@ -280,8 +280,4 @@ PYBIND11_MODULE(_engine, m) {
       .def_property_readonly("num_threads", &Engine::num_threads)
       .def_property_readonly("arena_floats_per_sample", &Engine::arena_floats_per_sample);
   m.def("available_isas", &available_isas, "ISAs this build and CPU can run, best first");
-  m.def("default_threads", [] {
-    const unsigned hw = std::thread::hardware_concurrency();
-    return hw ? int(hw) : 1;
-  });
 }
