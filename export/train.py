@@ -82,8 +82,14 @@ class Dist:
             dist.all_reduce(t)
         return t.tolist()
 
-    def close(self):
+    def close(self, wait_for_peers=True):
+        """Tear down the process group. After a normal run, wait for every rank first: rank 0
+        is still saving its checkpoint when the others finish, and a peer that tears down gloo
+        under it makes the process abort (seen as a flaky SIGABRT). After an error, do not
+        wait: the other ranks may never arrive."""
         if self.enabled:
+            if wait_for_peers:
+                dist.barrier()
             dist.destroy_process_group()
 
 
@@ -165,10 +171,13 @@ def _save(obj, path):
 def run(args):
     """Train with parsed `args`; returns {"accuracy": best top-1, "epoch", "out"}."""
     d = Dist()
+    finished = False
     try:
-        return _run(args, d)
+        result = _run(args, d)
+        finished = True
+        return result
     finally:
-        d.close()
+        d.close(wait_for_peers=finished)
 
 
 def _run(args, d):
