@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "ops/conv_base.h"
+#include "ops/parallel.h"
 #include "ops/scratch.h"
 
 namespace irnet {
@@ -43,29 +44,31 @@ class Conv2d final : public ConvBase {
     // Float MACs cost about 10 binary ones.
     const int threads = threads_for(a.num_threads, 10 * a.batch * float_macs());
     const Tasks tasks(a.batch, pixels_out, cout_, a.kernels->sgemm.nr, threads);
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t task = 0; task < tasks.count; ++task) {
-      const auto [n, p0, rows, j0, j1] = tasks[task];
-      if (j0 >= j1) continue;
-      const float* x = a.in[0] + n * in_.numel();
-      const float* lhs = x + p0 * k_;
-      if (!direct) {
-        float* cols = thread_scratch<float>(size_t(rows * k_), 1);
-        im2col(x, p0, rows, cols);
-        lhs = cols;
-      }
-      const int64_t row0 = n * pixels_out + p0;
-      float* y = a.out + row0 * cout_;
-      a.kernels->sgemm.run(size_t(rows), size_t(j1 - j0), size_t(k_), lhs, size_t(k_),
-                           packed_.data() + j0 * k_, y + j0, size_t(cout_));
-      const float* res = residual_ ? a.in[1] + row0 * cout_ : nullptr;
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t o = j0; o < j1; ++o) {
-          float v = y[r * cout_ + o] * mul_[size_t(o)] + bias_[size_t(o)];
-          if (res) v += res[r * cout_ + o];
-          y[r * cout_ + o] = v < lo_ ? lo_ : (v > hi_ ? hi_ : v);
+    parallel_region(threads, [&] {
+#pragma omp for schedule(static)
+      for (int64_t task = 0; task < tasks.count; ++task) {
+        const auto [n, p0, rows, j0, j1] = tasks[task];
+        if (j0 >= j1) continue;
+        const float* x = a.in[0] + n * in_.numel();
+        const float* lhs = x + p0 * k_;
+        if (!direct) {
+          float* cols = thread_scratch<float>(size_t(rows * k_), 1);
+          im2col(x, p0, rows, cols);
+          lhs = cols;
         }
-    }
+        const int64_t row0 = n * pixels_out + p0;
+        float* y = a.out + row0 * cout_;
+        a.kernels->sgemm.run(size_t(rows), size_t(j1 - j0), size_t(k_), lhs, size_t(k_),
+                             packed_.data() + j0 * k_, y + j0, size_t(cout_));
+        const float* res = residual_ ? a.in[1] + row0 * cout_ : nullptr;
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t o = j0; o < j1; ++o) {
+            float v = y[r * cout_ + o] * mul_[size_t(o)] + bias_[size_t(o)];
+            if (res) v += res[r * cout_ + o];
+            y[r * cout_ + o] = v < lo_ ? lo_ : (v > hi_ ? hi_ : v);
+          }
+      }
+    });
   }
 
  private:
