@@ -45,8 +45,9 @@ def test_bconv_matches_torch(isa, cin, k, stride, pad):
 
 
 # Large enough that the engine really starts every thread (small layers use fewer): a map with
-# many row blocks, and a 7x7 map (one row block) whose output channels are split across threads.
-@pytest.mark.parametrize("cin,cout,size", [(130, 96, 28), (200, 512, 7)])
+# many row blocks, a 7x7 map (one row block) whose output channels are split across threads,
+# and a 32-channel layer (bit-row im2col path).
+@pytest.mark.parametrize("cin,cout,size", [(130, 96, 28), (200, 512, 7), (32, 64, 32)])
 @pytest.mark.parametrize("threads", [2, 3])
 def test_bconv_same_integers_for_every_thread_count_and_isa(threads, cin, cout, size):
     x = np.random.default_rng(2).standard_normal((2, cin, size, size)).astype(np.float32)

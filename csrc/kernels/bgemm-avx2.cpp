@@ -18,8 +18,11 @@ inline __m256i popcount_bytes(__m256i x, __m256i lut, __m256i low) {
 }
 
 template <size_t MR>
-inline void tile(size_t k_words, const uint64_t* a, size_t lda, const uint64_t* panel,
-                 const BgemmOutput& o, size_t i0, size_t j0, size_t cols) {
+inline void tile(const BgemmLhs& a, const uint64_t* panel, const BgemmOutput& o, size_t i0, size_t j0,
+                 size_t cols) {
+  const size_t k_words = a.k_words;
+  const uint64_t* row[MR];
+  for (size_t i = 0; i < MR; ++i) row[i] = a.base + a.row_offsets[i0 + i];
   const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
                                        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
   const __m256i low = _mm256_set1_epi8(0x0f);
@@ -33,7 +36,7 @@ inline void tile(size_t k_words, const uint64_t* a, size_t lda, const uint64_t* 
       const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(panel + k * NR));
       const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(panel + k * NR + 4));
       for (size_t i = 0; i < MR; ++i) {
-        const __m256i ai = _mm256_set1_epi64x(static_cast<long long>(a[i * lda + k]));
+        const __m256i ai = _mm256_set1_epi64x(static_cast<long long>(row[i][a.k_offsets[k]]));
         bytes[i][0] = _mm256_add_epi8(bytes[i][0], popcount_bytes(_mm256_xor_si256(ai, b0), lut, low));
         bytes[i][1] = _mm256_add_epi8(bytes[i][1], popcount_bytes(_mm256_xor_si256(ai, b1), lut, low));
       }
@@ -54,7 +57,7 @@ inline void tile(size_t k_words, const uint64_t* a, size_t lda, const uint64_t* 
 }  // namespace
 
 IRN_BGEMM_KERNEL(irn_bgemm_f32_ukernel_2x8__avx2) {
-  bgemm_tiles<NR, 2>(m, n, k_words, a, lda, packed_b, out, tile<2>, tile<1>);
+  bgemm_tiles<NR, 2>(m, n, a, packed_b, out, tile<2>, tile<1>);
 }
 
 }  // namespace irnet

@@ -45,16 +45,20 @@ inline void store_transformed16(const BgemmOutput& o, size_t i, size_t j, size_t
 
 // MR rows x NV vectors of 8 columns; the full tile is MR = 4, NV = 4.
 template <size_t MR, size_t NV>
-inline void tile(size_t k_words, const uint64_t* a, size_t lda, const uint64_t* panel,
-                 const BgemmOutput& o, size_t i0, size_t j0, size_t cols) {
+inline void tile(const BgemmLhs& a, const uint64_t* panel, const BgemmOutput& o, size_t i0, size_t j0,
+                 size_t cols) {
   __m512i acc[MR][NV];
-  for (size_t i = 0; i < MR; ++i)
+  const uint64_t* row[MR];
+  for (size_t i = 0; i < MR; ++i) {
+    row[i] = a.base + a.row_offsets[i0 + i];
     for (size_t v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_si512();
-  for (size_t k = 0; k < k_words; ++k) {
+  }
+  for (size_t k = 0; k < a.k_words; ++k) {
+    const size_t off = a.k_offsets[k];
     __m512i b[NV];
     for (size_t v = 0; v < NV; ++v) b[v] = _mm512_loadu_si512(panel + k * NR + v * 8);
     for (size_t i = 0; i < MR; ++i) {
-      const __m512i ai = _mm512_set1_epi64(static_cast<long long>(a[i * lda + k]));
+      const __m512i ai = _mm512_set1_epi64(static_cast<long long>(row[i][off]));
       for (size_t v = 0; v < NV; ++v)
         acc[i][v] = _mm512_add_epi64(acc[i][v], _mm512_popcnt_epi64(_mm512_xor_si512(ai, b[v])));
     }
@@ -68,20 +72,20 @@ inline void tile(size_t k_words, const uint64_t* a, size_t lda, const uint64_t* 
 }
 
 template <size_t MR>
-inline void row_tile(size_t k_words, const uint64_t* a, size_t lda, const uint64_t* panel,
-                     const BgemmOutput& o, size_t i0, size_t j0, size_t cols) {
+inline void row_tile(const BgemmLhs& a, const uint64_t* panel, const BgemmOutput& o, size_t i0, size_t j0,
+                     size_t cols) {
   switch ((cols + 7) / 8) {
-    case 1: tile<MR, 1>(k_words, a, lda, panel, o, i0, j0, cols); break;
-    case 2: tile<MR, 2>(k_words, a, lda, panel, o, i0, j0, cols); break;
-    case 3: tile<MR, 3>(k_words, a, lda, panel, o, i0, j0, cols); break;
-    default: tile<MR, 4>(k_words, a, lda, panel, o, i0, j0, cols); break;
+    case 1: tile<MR, 1>(a, panel, o, i0, j0, cols); break;
+    case 2: tile<MR, 2>(a, panel, o, i0, j0, cols); break;
+    case 3: tile<MR, 3>(a, panel, o, i0, j0, cols); break;
+    default: tile<MR, 4>(a, panel, o, i0, j0, cols); break;
   }
 }
 
 }  // namespace
 
 IRN_BGEMM_KERNEL(irn_bgemm_f32_ukernel_4x32__avx512) {
-  bgemm_tiles<NR, 4>(m, n, k_words, a, lda, packed_b, out, row_tile<4>, row_tile<1>);
+  bgemm_tiles<NR, 4>(m, n, a, packed_b, out, row_tile<4>, row_tile<1>);
 }
 
 }  // namespace irnet

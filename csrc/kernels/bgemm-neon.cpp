@@ -12,8 +12,11 @@ constexpr size_t NR = 8;
 constexpr size_t kFlush = 31;
 
 template <size_t MR>
-inline void tile(size_t k_words, const uint64_t* a, size_t lda, const uint64_t* panel,
-                 const BgemmOutput& o, size_t i0, size_t j0, size_t cols) {
+inline void tile(const BgemmLhs& a, const uint64_t* panel, const BgemmOutput& o, size_t i0, size_t j0,
+                 size_t cols) {
+  const size_t k_words = a.k_words;
+  const uint64_t* row[MR];
+  for (size_t i = 0; i < MR; ++i) row[i] = a.base + a.row_offsets[i0 + i];
   uint64x2_t total[MR][4];
   for (size_t i = 0; i < MR; ++i)
     for (size_t v = 0; v < 4; ++v) total[i][v] = vdupq_n_u64(0);
@@ -26,7 +29,7 @@ inline void tile(size_t k_words, const uint64_t* a, size_t lda, const uint64_t* 
       uint64x2_t b[4];
       for (size_t v = 0; v < 4; ++v) b[v] = vld1q_u64(panel + k * NR + 2 * v);
       for (size_t i = 0; i < MR; ++i) {
-        const uint64x2_t ai = vdupq_n_u64(a[i * lda + k]);
+        const uint64x2_t ai = vdupq_n_u64(row[i][a.k_offsets[k]]);
         for (size_t v = 0; v < 4; ++v)
           bytes[i][v] = vaddq_u8(bytes[i][v], vcntq_u8(vreinterpretq_u8_u64(veorq_u64(ai, b[v]))));
       }
@@ -46,7 +49,7 @@ inline void tile(size_t k_words, const uint64_t* a, size_t lda, const uint64_t* 
 }  // namespace
 
 IRN_BGEMM_KERNEL(irn_bgemm_f32_ukernel_2x8__neon) {
-  bgemm_tiles<NR, 2>(m, n, k_words, a, lda, packed_b, out, tile<2>, tile<1>);
+  bgemm_tiles<NR, 2>(m, n, a, packed_b, out, tile<2>, tile<1>);
 }
 
 }  // namespace irnet

@@ -1,10 +1,12 @@
 // Binary GEMM: count(i, j) = popcount(A[i] XOR B[j]) summed over k_words 64-bit words, for
 // i < m, j < n, turned into float outputs by the fused output transform below.
 //
-// A is row-major (row i at a + i * lda). B is packed once per layer by bgemm_pack_b into
-// panels of NR columns: panel p holds, for each word k, the NR words B[p*NR + 0..NR-1][k]
-// (columns past n are zero). Each kernel broadcasts a word of A against NR words of B, so any
-// k_words works without horizontal sums, and all MR x NR counts stay in registers.
+// A is indirect (BgemmLhs): word k of row i is read through two offset tables, so a
+// convolution reads its taps in place from the packed input and never copies an im2col
+// matrix. B is packed once per layer by bgemm_pack_b into panels of NR columns: panel p holds,
+// for each word k, the NR words B[p*NR + 0..NR-1][k] (columns past n are zero). Each kernel
+// broadcasts a word of A against NR words of B, so any k_words works without horizontal sums,
+// and all MR x NR counts stay in registers.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -32,10 +34,21 @@ struct BgemmOutput {
   size_t col = 0;
 };
 
+// Word k of row i is base[row_offsets[i] + k_offsets[k]]. A row-major matrix with row stride
+// lda has row_offsets[i] = i * lda and k_offsets[k] = k. A 3x3 convolution over a zero-bordered
+// packed input has row_offsets[i] = the first tap of output pixel i and k_offsets = the taps'
+// distances from it, which are the same for every pixel.
+struct BgemmLhs {
+  const uint64_t* base;
+  const uint32_t* row_offsets;  // [m]
+  const uint32_t* k_offsets;    // [k_words]
+  size_t k_words;
+  uint64_t word(size_t i, size_t k) const { return base[size_t(row_offsets[i]) + k_offsets[k]]; }
+};
+
 struct BgemmKernel {
   size_t nr;  // panel width the packed B must have
-  void (*run)(size_t m, size_t n, size_t k_words, const uint64_t* a, size_t lda,
-              const uint64_t* packed_b, const BgemmOutput& out);
+  void (*run)(size_t m, size_t n, const BgemmLhs& a, const uint64_t* packed_b, const BgemmOutput& out);
 };
 
 // Applies BgemmOutput to one element; the SIMD kernels' epilogues compute the same in the same
@@ -51,27 +64,25 @@ inline float bgemm_output_value(const BgemmOutput& o, size_t i, size_t j, int64_
 
 // The loops the SIMD kernels share: panels of NR output channels, then rows MR at a time, and
 // one row at a time for the rest. A tile computes rows [i0, i0+rows) x columns [j0, j0+cols).
-using BgemmTileFn = void (*)(size_t k_words, const uint64_t* a, size_t lda, const uint64_t* panel,
-                             const BgemmOutput& out, size_t i0, size_t j0, size_t cols);
+using BgemmTileFn = void (*)(const BgemmLhs& a, const uint64_t* panel, const BgemmOutput& out,
+                             size_t i0, size_t j0, size_t cols);
 template <size_t NR, size_t MR>
-inline void bgemm_tiles(size_t m, size_t n, size_t k_words, const uint64_t* a, size_t lda,
-                        const uint64_t* packed_b, const BgemmOutput& out, BgemmTileFn rows_mr,
-                        BgemmTileFn rows_1) {
+inline void bgemm_tiles(size_t m, size_t n, const BgemmLhs& a, const uint64_t* packed_b,
+                        const BgemmOutput& out, BgemmTileFn rows_mr, BgemmTileFn rows_1) {
   for (size_t j0 = 0; j0 < n; j0 += NR) {
-    const uint64_t* panel = packed_b + (j0 / NR) * k_words * NR;
+    const uint64_t* panel = packed_b + (j0 / NR) * a.k_words * NR;
     const size_t cols = n - j0 < NR ? n - j0 : NR;
     size_t i = 0;
-    for (; i + MR <= m; i += MR) rows_mr(k_words, a + i * lda, lda, panel, out, i, j0, cols);
-    for (; i < m; ++i) rows_1(k_words, a + i * lda, lda, panel, out, i, j0, cols);
+    for (; i + MR <= m; i += MR) rows_mr(a, panel, out, i, j0, cols);
+    for (; i < m; ++i) rows_1(a, panel, out, i, j0, cols);
   }
 }
 
 // Same for every ISA: only the panel width differs.
 std::vector<uint64_t> bgemm_pack_b(size_t n, size_t k_words, size_t nr, const uint64_t* b);
 
-#define IRN_BGEMM_KERNEL(name)                                                             \
-  void name(size_t m, size_t n, size_t k_words, const uint64_t* a, size_t lda,            \
-            const uint64_t* packed_b, const BgemmOutput& out)
+#define IRN_BGEMM_KERNEL(name) \
+  void name(size_t m, size_t n, const BgemmLhs& a, const uint64_t* packed_b, const BgemmOutput& out)
 IRN_BGEMM_KERNEL(irn_bgemm_f32_ukernel_1x8__scalar);
 IRN_BGEMM_KERNEL(irn_bgemm_f32_ukernel_4x32__avx512);
 IRN_BGEMM_KERNEL(irn_bgemm_f32_ukernel_2x8__avx2);

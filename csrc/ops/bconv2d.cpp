@@ -1,5 +1,7 @@
-// Binary convolution: sign + bit-pack the input, bit-packed im2col, then a binary GEMM
-// (XOR + popcount) whose epilogue applies the output transform.
+// Binary convolution: sign + bit-pack the input into a zero-bordered map, then a binary GEMM
+// (XOR + popcount) whose epilogue applies the output transform. With 64 or more input
+// channels every tap is whole words, so the GEMM reads the taps in place (BgemmLhs offset
+// tables, no im2col); below 64 a pixel's taps are copied back to back into GEMM rows.
 //
 // The arithmetic, derived once:
 //  - With K = kh*kw*Cin products of +/-1 values, dot = K - 2 * popcount(a XOR w).
@@ -12,13 +14,17 @@
 //  - A following residual add and hardtanh/relu run in the same epilogue.
 //  - Layers with fewer than 64 input channels (the CIFAR networks' 16 and 32) pack the taps
 //    back to back (tap t at bit t * Cin) instead of one word per tap, so a 3x3 layer with 16
-//    channels needs 3 words per pixel instead of 9. Weights are repacked the same way.
+//    channels needs 3 words per pixel instead of 9. Their input rows are bit rows too (pixel x
+//    at bit x * Cin), so the kw taps of a kernel row are one run of bits, copied in one go.
+//    Weights are laid out the same way.
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <map>
 
+#include "ops/bit_rows.h"
 #include "ops/conv_base.h"
+#include "ops/parallel.h"
 #include "ops/scratch.h"
 
 namespace irnet {
@@ -56,9 +62,16 @@ class BConv2d final : public ConvBase {
       }
     build_corrections(tap_sum);
     std::vector<uint64_t> rows(size_t(cout_ * k_words_), 0);
-    for (int64_t o = 0; o < cout_; ++o)
-      for (int64_t t = 0; t < taps_; ++t)
-        put_tap(rows.data() + o * k_words_, t, w + (o * taps_ + t) * words_);
+    for (int64_t o = 0; o < cout_; ++o) {
+      const uint64_t* src = w + o * taps_ * words_;
+      if (tap_bits_ % 64 == 0) {
+        std::memcpy(rows.data() + o * k_words_, src, sizeof(uint64_t) * size_t(k_words_));
+        continue;
+      }
+      BitWriter row(rows.data() + o * k_words_);
+      for (int64_t t = 0; t < taps_; ++t) row.put(src[t], int(cin_));
+      row.flush();
+    }
     packed_ = bgemm_pack_b(size_t(cout_), size_t(k_words_), k.bgemm.nr, rows.data());
     std::vector<float> mul(static_cast<size_t>(cout_));
     for (int64_t o = 0; o < cout_; ++o) {
@@ -67,6 +80,10 @@ class BConv2d final : public ConvBase {
       mul[size_t(o)] = std::ldexp(1.0f, s);
     }
     init_transform(g, std::move(mul));
+    padded_h_ = in_.h + 2 * win_.ph;
+    padded_w_ = in_.w + 2 * win_.pw;
+    in_place_ = tap_bits_ % 64 == 0;
+    if (in_place_) plan_in_place(); else plan_bit_rows();
     return out_;
   }
 
@@ -74,40 +91,83 @@ class BConv2d final : public ConvBase {
 
   void run(const RunArgs& a) const override {
     const KernelConfig& k = *a.kernels;
-    const int64_t pixels_in = in_.h * in_.w, pixels_out = out_.h * out_.w;
-    const int64_t rows_in = a.batch * pixels_in;
-    uint64_t* packed = thread_scratch<uint64_t>(size_t(rows_in * words_));
+    const int64_t pixels_out = out_.h * out_.w;
+    const int64_t sample_words = padded_h_ * row_words_;
+    uint64_t* packed = thread_scratch<uint64_t>(size_t(a.batch * sample_words));
     const int threads = threads_for(a.num_threads, a.batch * binary_macs());
-    const bool direct = taps_ == 1 && win_.sh == 1 && win_.sw == 1 && !has_padding_;  // A = input
-#pragma omp parallel num_threads(threads)
-    {
+    parallel_region(threads, [&] {
 #pragma omp for schedule(static)
-      for (int64_t r = 0; r < rows_in; r += 256)
-        k.bitpack(a.in[0] + r * cin_, size_t(std::min<int64_t>(256, rows_in - r)), size_t(cin_),
-                  packed + r * words_);
+      for (int64_t r = 0; r < a.batch * padded_h_; ++r) pack_row(k, a.in[0], r, packed + r * row_words_);
       const Tasks tasks(a.batch, pixels_out, cout_, k.bgemm.nr, threads);
 #pragma omp for schedule(static)
       for (int64_t task = 0; task < tasks.count; ++task) {
         const auto [n, p0, rows, j0, j1] = tasks[task];
         if (j0 >= j1) continue;
-        const uint64_t* lhs = packed + (n * pixels_in + p0) * words_;
-        if (!direct) {
+        const uint64_t* sample = packed + n * sample_words;
+        BgemmLhs lhs{sample, row_offsets_.data() + p0, k_offsets_.data(), size_t(k_words_)};
+        if (!in_place_) {
           uint64_t* cols = thread_scratch<uint64_t>(size_t(rows * k_words_), 1);
-          im2col(packed + n * pixels_in * words_, p0, rows, cols);
-          lhs = cols;
+          im2col(sample, p0, rows, cols);
+          lhs.base = cols;
+          lhs.row_offsets = row_offsets_.data();
         }
         const int64_t out_row = n * pixels_out + p0;
         const BgemmOutput o{int32_t(taps_ * cin_), mul_.data(), bias_.data(),
                             has_padding_ ? pixel_correction_.data() + p0 : nullptr,
                             residual_ ? a.in[1] + out_row * cout_ : nullptr,
                             lo_, hi_, a.out + out_row * cout_, size_t(cout_), size_t(j0)};
-        k.bgemm.run(size_t(rows), size_t(j1 - j0), size_t(k_words_), lhs, size_t(k_words_),
-                    packed_.data() + j0 * k_words_, o);
+        k.bgemm.run(size_t(rows), size_t(j1 - j0), lhs, packed_.data() + j0 * k_words_, o);
       }
-    }
+    });
   }
 
- private:
+  // The input is packed into a map with a zero border as wide as the padding (zero bits are
+  // +1, which the border corrections take back out), so every tap of every output pixel has
+  // an address. Taps read in place: row offset = the pixel's first tap, k offset = the tap's
+  // distance from it.
+  void plan_in_place() {
+    row_words_ = checked_mul(padded_w_, words_, "input");
+    check(checked_mul(padded_h_, row_words_, "input") < (int64_t(1) << 32), desc_.where(),
+          ": input map too large for 32-bit tap offsets");
+    row_offsets_.clear();
+    for (int64_t oy = 0; oy < out_.h; ++oy)
+      for (int64_t ox = 0; ox < out_.w; ++ox)
+        row_offsets_.push_back(uint32_t(oy * win_.sh * row_words_ + ox * win_.sw * words_));
+    k_offsets_.clear();
+    for (int64_t ky = 0; ky < win_.kh; ++ky)
+      for (int64_t kx = 0; kx < win_.kw; ++kx)
+        for (int64_t w = 0; w < words_; ++w) k_offsets_.push_back(uint32_t(ky * row_words_ + kx * words_ + w));
+  }
+
+  // Bit rows: row y holds pixel x at bit x * Cin, plus one spare word that read_bits may touch.
+  // The GEMM reads the im2col rows of a task: row i at i * k_words, words in order.
+  void plan_bit_rows() {
+    row_words_ = (checked_mul(padded_w_, cin_, "input") + 63) / 64 + 1;
+    row_offsets_.clear();
+    for (int64_t i = 0; i < Tasks::kRowBlock; ++i) row_offsets_.push_back(uint32_t(i * k_words_));
+    k_offsets_.clear();
+    for (int64_t w = 0; w < k_words_; ++w) k_offsets_.push_back(uint32_t(w));
+  }
+
+  // Row r of the zero-bordered packed batch (sample r / padded_h_), row_words_ words at dst.
+  void pack_row(const KernelConfig& k, const float* in, int64_t r, uint64_t* dst) const {
+    const int64_t n = r / padded_h_, y = r % padded_h_ - win_.ph;
+    std::memset(dst, 0, sizeof(uint64_t) * size_t(row_words_));
+    if (y < 0 || y >= in_.h) return;
+    const float* src = in + ((n * in_.h + y) * in_.w) * cin_;
+    if (in_place_) {
+      k.bitpack(src, size_t(in_.w), size_t(cin_), dst + win_.pw * words_);
+      return;
+    }
+    // One word per pixel first (slot 1 is free until the GEMM tasks take it for im2col).
+    uint64_t* words = thread_scratch<uint64_t>(size_t(in_.w), 1);
+    k.bitpack(src, size_t(in_.w), size_t(cin_), words);
+    BitWriter row(dst);
+    for (int64_t x = 0; x < win_.pw; ++x) row.put(0, int(cin_));
+    for (int64_t x = 0; x < in_.w; ++x) row.put(words[x], int(cin_));
+    row.flush();
+  }
+
   // Output pixel -> correction vector of its padded taps (null for interior pixels).
   void build_corrections(const std::vector<int32_t>& tap_sum) {
     const int64_t pixels_out = out_.h * out_.w;
@@ -142,46 +202,34 @@ class BConv2d final : public ConvBase {
       if (class_of[size_t(p)] != SIZE_MAX) pixel_correction_[size_t(p)] = corrections_[class_of[size_t(p)]].data();
   }
 
-  // Writes one tap's packed channels (words_ words) at bit t * tap_bits_ of a zeroed row.
-  void put_tap(uint64_t* row, int64_t t, const uint64_t* src) const {
-    if (tap_bits_ % 64 == 0) {
-      for (int64_t w = 0; w < words_; ++w) row[t * words_ + w] = src[w];
-      return;
-    }
-    const int64_t bit = t * tap_bits_, word = bit / 64, shift = bit % 64;  // tap_bits_ < 64
-    row[word] |= src[0] << shift;
-    if (shift + tap_bits_ > 64) row[word + 1] |= src[0] >> (64 - shift);
-  }
-
-  // Gathers the taps of output pixels [p0, p0 + rows) of one sample; padded taps stay 0 (= +1).
-  void im2col(const uint64_t* packed, int64_t p0, int64_t rows, uint64_t* cols) const {
+  // The GEMM rows of output pixels [p0, p0 + rows) of one sample from its bit rows: per
+  // kernel row, its kw taps are kw * Cin adjacent bits.
+  void im2col(const uint64_t* sample, int64_t p0, int64_t rows, uint64_t* cols) const {
+    const int bits = int(win_.kw * cin_);
+    const int64_t row_bits = row_words_ * 64;
+    int64_t oy = p0 / out_.w, ox = p0 % out_.w;
     for (int64_t r = 0; r < rows; ++r) {
-      const int64_t p = p0 + r, oy = p / out_.w, ox = p % out_.w;
-      uint64_t* dst = cols + r * k_words_;
-      for (int64_t w = 0; w < k_words_; ++w) dst[w] = 0;
-      const int64_t y0 = oy * win_.sh - win_.ph, x0 = ox * win_.sw - win_.pw;
-      if (y0 >= 0 && x0 >= 0 && y0 + win_.kh <= in_.h && x0 + win_.kw <= in_.w) {
-        // Interior pixel (most of them): no bounds checks.
-        for (int64_t ky = 0; ky < win_.kh; ++ky) {
-          const uint64_t* src = packed + ((y0 + ky) * in_.w + x0) * words_;
-          for (int64_t kx = 0; kx < win_.kw; ++kx) put_tap(dst, ky * win_.kw + kx, src + kx * words_);
+      BitWriter dst(cols + r * k_words_);
+      const int64_t first = oy * win_.sh * row_bits + ox * win_.sw * cin_;
+      for (int64_t ky = 0; ky < win_.kh; ++ky)
+        for (int b = 0; b < bits; b += kMaxReadBits) {
+          const int piece = std::min(kMaxReadBits, bits - b);
+          dst.put(read_bits(sample, first + ky * row_bits + b, piece), piece);
         }
-        continue;
-      }
-      for (int64_t ky = 0; ky < win_.kh; ++ky) {
-        const int64_t iy = oy * win_.sh - win_.ph + ky;
-        if (iy < 0 || iy >= in_.h) continue;
-        for (int64_t kx = 0; kx < win_.kw; ++kx) {
-          const int64_t ix = ox * win_.sw - win_.pw + kx;
-          if (ix < 0 || ix >= in_.w) continue;
-          put_tap(dst, ky * win_.kw + kx, packed + (iy * in_.w + ix) * words_);
-        }
+      dst.flush();
+      if (++ox == out_.w) {
+        ox = 0;
+        ++oy;
       }
     }
   }
 
   int64_t words_ = 0, taps_ = 0, k_words_ = 0;
   int64_t tap_bits_ = 0;  // bit stride between taps in a GEMM row: Cin (< 64) or whole words
+  bool in_place_ = false;  // taps read from the packed input (else copied by im2col)
+  int64_t padded_h_ = 0, padded_w_ = 0;  // the zero-bordered packed input map
+  int64_t row_words_ = 0;                // words per row of it
+  std::vector<uint32_t> row_offsets_, k_offsets_;  // the GEMM's left operand (BgemmLhs)
   std::vector<uint64_t> packed_;                    // weights in the GEMM kernel's panels
   std::vector<std::vector<int32_t>> corrections_;   // per border class: [Cout]
   std::vector<const int32_t*> pixel_correction_;    // per output pixel of a sample

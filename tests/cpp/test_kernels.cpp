@@ -21,15 +21,35 @@ void expect(bool ok, const char* what, const char* isa, size_t m, size_t n, size
   std::printf("FAIL %s [%s] m=%zu n=%zu k=%zu\n", what, isa, m, n, k);
 }
 
+// A left operand of m rows and k words, row-major (row i at i * k) or scattered: rows and
+// words at arbitrary offsets in a larger buffer, as a convolution reads taps in place.
+struct Lhs {
+  std::vector<uint64_t> words;
+  std::vector<uint32_t> row_offsets, k_offsets;
+  BgemmLhs view() const { return {words.data(), row_offsets.data(), k_offsets.data(), k_offsets.size()}; }
+};
+
+Lhs make_lhs(size_t m, size_t k, bool scattered, std::mt19937_64& rng) {
+  Lhs a;
+  const size_t row_stride = scattered ? 3 * k + 5 : k;
+  a.words.resize(m * row_stride + 3 * k + 5);
+  for (auto& x : a.words) x = rng();
+  for (size_t i = 0; i < m; ++i) a.row_offsets.push_back(uint32_t(scattered ? (m - 1 - i) * row_stride : i * k));
+  for (size_t w = 0; w < k; ++w) a.k_offsets.push_back(uint32_t(scattered ? (w * 7) % (3 * k + 5) : w));
+  return a;
+}
+
 void test_bgemm(const KernelConfig& cfg, std::mt19937_64& rng) {
   const size_t ms[] = {1, 3, 4, 5, 9, 17};
   const size_t ns[] = {1, 7, 8, 9, 31, 32, 33, 70};
   const size_t ks[] = {1, 2, 8, 9, 31, 32, 33, 70};
   for (size_t m : ms)
     for (size_t n : ns)
-      for (size_t k : ks) {
-        std::vector<uint64_t> a(m * k), b(n * k);
-        for (auto& x : a) x = rng();
+      for (size_t k : ks)
+        for (bool scattered : {false, true}) {
+        const Lhs lhs = make_lhs(m, k, scattered, rng);
+        const BgemmLhs a = lhs.view();
+        std::vector<uint64_t> b(n * k);
         for (auto& x : b) x = rng();
         std::vector<float> mul(n), bias(n), residual(m * n), out(m * n);
         std::vector<std::vector<int32_t>> corr(m, std::vector<int32_t>(n));
@@ -48,15 +68,16 @@ void test_bgemm(const KernelConfig& cfg, std::mt19937_64& rng) {
         const int32_t k_bits = int32_t(k * 64 - rng() % 10);
         const BgemmOutput o{k_bits, mul.data(), bias.data(), rows.data(), residual.data(), -20.0f, 30.0f, out.data(), n};
         const std::vector<uint64_t> packed = bgemm_pack_b(n, k, cfg.bgemm.nr, b.data());
-        cfg.bgemm.run(m, n, k, a.data(), k, packed.data(), o);
+        cfg.bgemm.run(m, n, a, packed.data(), o);
         bool ok = true;
         for (size_t i = 0; i < m; ++i)
           for (size_t j = 0; j < n; ++j) {
             int64_t count = 0;
-            for (size_t w = 0; w < k; ++w) count += __builtin_popcountll(a[i * k + w] ^ b[j * k + w]);
+            for (size_t w = 0; w < k; ++w)
+              count += __builtin_popcountll(lhs.words[lhs.row_offsets[i] + lhs.k_offsets[w]] ^ b[j * k + w]);
             ok = ok && out[i * n + j] == bgemm_output_value(o, i, j, count);
           }
-        expect(ok, "bgemm", cfg.isa, m, n, k);
+        expect(ok, scattered ? "bgemm scattered lhs" : "bgemm", cfg.isa, m, n, k);
         // Split along output channels at a panel boundary (how threads share a row block):
         // the same values.
         if (n > cfg.bgemm.nr) {
@@ -64,8 +85,8 @@ void test_bgemm(const KernelConfig& cfg, std::mt19937_64& rng) {
           BgemmOutput o1 = o, o2 = o;
           o1.out = o2.out = split.data();
           o2.col = cfg.bgemm.nr;
-          cfg.bgemm.run(m, cfg.bgemm.nr, k, a.data(), k, packed.data(), o1);
-          cfg.bgemm.run(m, n - cfg.bgemm.nr, k, a.data(), k, packed.data() + cfg.bgemm.nr * k, o2);
+          cfg.bgemm.run(m, cfg.bgemm.nr, a, packed.data(), o1);
+          cfg.bgemm.run(m, n - cfg.bgemm.nr, a, packed.data() + cfg.bgemm.nr * k, o2);
           expect(split == out, "bgemm column split", cfg.isa, m, n, k);
         }
       }
