@@ -143,13 +143,13 @@ class Engine {
 
   py::array run(const py::array& x) const {
     const Input in = take_input(x);
-    py::array_t<float> out = alloc_output(in.batch);
+    py::array_t<float> out = engine_array(in.batch, plan_.output_shape());
     float* data = out.mutable_data();
     {
       py::gil_scoped_release release;
       plan_.run(in.data, in.batch, in.nhwc, data);
     }
-    return as_nchw(out, plan_.output_shape());
+    return out;
   }
 
   py::dict run_debug(const py::array& x) const {
@@ -220,8 +220,9 @@ class Engine {
   };
 
   Input take_input(const py::array& x) const {
-    check(x.dtype().is(py::dtype::of<float>()), "input must be float32, got ",
-          std::string(py::str(x.dtype())));
+    // The message is built only on failure: str(dtype) runs Python code (microseconds).
+    if (!x.dtype().is(py::dtype::of<float>()))
+      throw Error("input must be float32, got " + std::string(py::str(x.dtype())));
     const Shape& s = plan_.input_shape();
     check(x.ndim() == 4, "input must be (N, C, H, W), got ", x.ndim(), " dimensions");
     check(x.shape(1) == s.c && x.shape(2) == s.h && x.shape(3) == s.w, "input must be (N, ", s.c,
@@ -236,26 +237,19 @@ class Engine {
     return {keep, static_cast<const float*>(keep.data()), int64_t(x.shape(0)), nhwc};
   }
 
-  // Maps come back as (N, C, H, W) views of the engine's NHWC memory (channels-last strides).
-  // An array in the engine's layout: (N, H, W, C) for maps, (N, C) for vectors.
+  // A new array in the engine's memory layout: (N, C) for vectors; for maps NHWC memory
+  // with (N, C, H, W) shape and channels-last strides (what x.transpose(0, 3, 1, 2) of an NHWC
+  // array gives), made in one call since a Python-level transpose costs microseconds per run.
   static py::array_t<float> engine_array(int64_t batch, const Shape& s) {
-    std::vector<py::ssize_t> shape{py::ssize_t(batch)};
-    if (s.spatial) {
-      shape.push_back(py::ssize_t(s.h));
-      shape.push_back(py::ssize_t(s.w));
-    }
-    shape.push_back(py::ssize_t(s.c));
-    return py::array_t<float>(shape);
-  }
-  py::array_t<float> alloc_output(int64_t batch) const { return engine_array(batch, plan_.output_shape()); }
-  static py::array as_nchw(const py::array_t<float>& a, const Shape& s) {
-    if (!s.spatial) return a;
-    return a.attr("transpose")(0, 3, 1, 2).cast<py::array>();
+    const py::ssize_t n = batch, f = sizeof(float);
+    if (!s.spatial) return py::array_t<float>({n, py::ssize_t(s.c)});
+    const py::ssize_t c = s.c, h = s.h, w = s.w;
+    return py::array_t<float>({n, c, h, w}, {h * w * c * f, f, w * c * f, c * f});
   }
   static py::array to_array(const std::vector<float>& data, int64_t batch, const Shape& s) {
     py::array_t<float> out = engine_array(batch, s);
     std::memcpy(out.mutable_data(), data.data(), sizeof(float) * data.size());
-    return as_nchw(out, s);
+    return out;
   }
 
   Plan plan_;
