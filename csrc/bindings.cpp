@@ -240,11 +240,15 @@ class Engine {
   // A new array in the engine's memory layout: (N, C) for vectors; for maps NHWC memory
   // with (N, C, H, W) shape and channels-last strides (what x.transpose(0, 3, 1, 2) of an NHWC
   // array gives), made in one call since a Python-level transpose costs microseconds per run.
+  // The memory is cache-line aligned (kernels store whole 64-byte lines) and owned by a capsule.
   static py::array_t<float> engine_array(int64_t batch, const Shape& s) {
-    const py::ssize_t n = batch, f = sizeof(float);
-    if (!s.spatial) return py::array_t<float>({n, py::ssize_t(s.c)});
-    const py::ssize_t c = s.c, h = s.h, w = s.w;
-    return py::array_t<float>({n, c, h, w}, {h * w * c * f, f, w * c * f, c * f});
+    const py::ssize_t n = batch, f = sizeof(float), c = s.c, h = s.spatial ? s.h : 1, w = s.spatial ? s.w : 1;
+    CacheLineAllocator<float> alloc;
+    const size_t count = size_t(n * c * h * w);
+    float* data = alloc.allocate(count);
+    py::capsule owner(data, [](void* p) { CacheLineAllocator<float>().deallocate(static_cast<float*>(p), 0); });
+    if (!s.spatial) return py::array_t<float>({n, c}, {c * f, f}, data, owner);
+    return py::array_t<float>({n, c, h, w}, {h * w * c * f, f, w * c * f, c * f}, data, owner);
   }
   static py::array to_array(const std::vector<float>& data, int64_t batch, const Shape& s) {
     py::array_t<float> out = engine_array(batch, s);

@@ -141,7 +141,8 @@ void Plan::assign_buffers() {
   std::vector<Placed> placed;
   for (size_t t = 0; t < tensors_.size(); ++t) {
     if (first[t] == -2) continue;  // folded away: never written
-    const int64_t size = tensors_[t].shape.numel();
+    // Whole cache lines, so every tensor of every sample starts on one (the arena is aligned).
+    const int64_t size = round_to_cache_lines<float>(tensors_[t].shape.numel());
     // First fit: the lowest offset that overlaps no tensor alive at the same time.
     std::vector<Placed> live;
     for (const Placed& p : placed)
@@ -167,7 +168,7 @@ void Plan::run(const float* input, int64_t batch, bool input_nhwc, float* output
   check(batch >= 1, "batch must be >= 1");
   const int64_t per_sample = debug ? debug_per_sample_ : arena_per_sample_;
   const size_t arena_size = size_t(checked_mul(per_sample, batch, "batch buffers"));
-  std::vector<float> arena;
+  AlignedVector<float> arena;
   {
     std::lock_guard<std::mutex> lock(pool_mutex_);
     if (!pool_.empty()) {
@@ -178,7 +179,7 @@ void Plan::run(const float* input, int64_t batch, bool input_nhwc, float* output
   if (arena.size() < arena_size) arena.resize(arena_size);
   struct GiveBack {
     const Plan* plan;
-    std::vector<float>* arena;
+    AlignedVector<float>* arena;
     ~GiveBack() {
       std::lock_guard<std::mutex> lock(plan->pool_mutex_);
       if (plan->pool_.size() < 8) plan->pool_.push_back(std::move(*arena));

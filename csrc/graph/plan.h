@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "aligned.h"
 #include "graph/desc.h"
 #include "kernels/config.h"
 #include "ops/op.h"
@@ -69,7 +70,7 @@ class Plan {
   int64_t arena_per_sample_ = 0, debug_per_sample_ = 0;
   // Arenas of finished runs, reused so steady-state runs neither allocate nor page-fault.
   mutable std::mutex pool_mutex_;
-  mutable std::vector<std::vector<float>> pool_;
+  mutable std::vector<AlignedVector<float>> pool_;
 };
 
 }  // namespace irnet

@@ -4,12 +4,14 @@
 #include <cstddef>
 #include <vector>
 
+#include "aligned.h"
+
 namespace irnet {
 
 template <typename T>
 T* thread_scratch(size_t count, int slot = 0) {
-  thread_local std::vector<T> buffers[2];
-  std::vector<T>& b = buffers[slot];
+  thread_local AlignedVector<T> buffers[2];
+  AlignedVector<T>& b = buffers[slot];
   if (b.size() < count) b.resize(count);
   return b.data();
 }
