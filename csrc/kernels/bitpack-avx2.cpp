@@ -5,9 +5,25 @@
 
 namespace irnet {
 
+namespace {
+
+inline uint64_t sign_bits8(const float* p, __m256 zero) {
+  return unsigned(_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(p), zero, _CMP_LT_OQ)));
+}
+
+}  // namespace
+
 void irn_bitpack_ukernel__avx2(const float* x, size_t rows, size_t channels, uint64_t* out) {
   const size_t words = words_for(channels);
   const __m256 zero = _mm256_setzero_ps();
+  if (channels % 64 == 0) {  // whole words: the rows are one run of words, no tails
+    for (size_t w = 0; w < rows * words; ++w) {
+      uint64_t bits = 0;
+      for (size_t q = 0; q < 8; ++q) bits |= sign_bits8(x + w * 64 + q * 8, zero) << (q * 8);
+      out[w] = bits;
+    }
+    return;
+  }
   for (size_t r = 0; r < rows; ++r) {
     const float* row = x + r * channels;
     uint64_t* dst = out + r * words;
@@ -16,9 +32,7 @@ void irn_bitpack_ukernel__avx2(const float* x, size_t rows, size_t channels, uin
       size_t c = w * 64;
       const size_t end = c + 64 < channels ? c + 64 : channels;
       for (; c + 8 <= end; c += 8) {
-        const __m256 v = _mm256_loadu_ps(row + c);
-        bits |= uint64_t(unsigned(_mm256_movemask_ps(_mm256_cmp_ps(v, zero, _CMP_LT_OQ))))
-                << (c - w * 64);
+        bits |= sign_bits8(row + c, zero) << (c - w * 64);
       }
       for (; c < end; ++c) bits |= uint64_t(row[c] < 0.0f) << (c - w * 64);
       dst[w] = bits;
