@@ -4,9 +4,10 @@
 // A is indirect (BgemmLhs): word k of row i is read through two offset tables, so a
 // convolution reads its taps in place from the packed input and never copies an im2col
 // matrix. B is packed once per layer by bgemm_pack_b into panels of NR columns: panel p holds,
-// for each word k, the NR words B[p*NR + 0..NR-1][k] (columns past n are zero). Each kernel
-// broadcasts a word of A against NR words of B, so any k_words works without horizontal sums,
-// and all MR x NR counts stay in registers.
+// for each word k, the NR words B[p*NR + 0..NR-1][k] (columns past n are zero), or for a
+// kernel with 32-bit lanes their NR low halves and then their NR high halves. Each kernel
+// broadcasts a word (or half word) of A against NR of B, so any k_words works without
+// horizontal sums, and all MR x NR counts stay in registers.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -47,7 +48,8 @@ struct BgemmLhs {
 };
 
 struct BgemmKernel {
-  size_t nr;  // panel width the packed B must have
+  size_t nr;      // panel width the packed B must have
+  int lane_bits;  // 64, or 32: the kernel counts in 32-bit lanes (B panels of half words)
   void (*run)(size_t m, size_t n, const BgemmLhs& a, const uint64_t* packed_b, const BgemmOutput& out);
 };
 
@@ -78,8 +80,8 @@ inline void bgemm_tiles(size_t m, size_t n, const BgemmLhs& a, const uint64_t* p
   }
 }
 
-// Same for every ISA: only the panel width differs.
-std::vector<uint64_t> bgemm_pack_b(size_t n, size_t k_words, size_t nr, const uint64_t* b);
+// B (n rows of k_words words) in the panels `kernel` reads; panel p starts at word p*nr*k_words.
+std::vector<uint64_t> bgemm_pack_b(size_t n, size_t k_words, const BgemmKernel& kernel, const uint64_t* b);
 
 #define IRN_BGEMM_KERNEL(name) \
   void name(size_t m, size_t n, const BgemmLhs& a, const uint64_t* packed_b, const BgemmOutput& out)

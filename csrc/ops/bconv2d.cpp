@@ -72,7 +72,7 @@ class BConv2d final : public ConvBase {
       for (int64_t t = 0; t < taps_; ++t) row.put(src[t], int(cin_));
       row.flush();
     }
-    packed_ = bgemm_pack_b(size_t(cout_), size_t(k_words_), k.bgemm.nr, rows.data());
+    packed_ = bgemm_pack_b(size_t(cout_), size_t(k_words_), k.bgemm, rows.data());
     std::vector<float> mul(static_cast<size_t>(cout_));
     for (int64_t o = 0; o < cout_; ++o) {
       const int s = sh.data<int8_t>()[o];

@@ -67,7 +67,7 @@ void test_bgemm(const KernelConfig& cfg, std::mt19937_64& rng) {
         }
         const int32_t k_bits = int32_t(k * 64 - rng() % 10);
         const BgemmOutput o{k_bits, mul.data(), bias.data(), rows.data(), residual.data(), -20.0f, 30.0f, out.data(), n};
-        const std::vector<uint64_t> packed = bgemm_pack_b(n, k, cfg.bgemm.nr, b.data());
+        const std::vector<uint64_t> packed = bgemm_pack_b(n, k, cfg.bgemm, b.data());
         cfg.bgemm.run(m, n, a, packed.data(), o);
         bool ok = true;
         for (size_t i = 0; i < m; ++i)
