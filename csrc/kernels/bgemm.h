@@ -87,7 +87,7 @@ std::vector<uint64_t> bgemm_pack_b(size_t n, size_t k_words, const BgemmKernel& 
   void name(size_t m, size_t n, const BgemmLhs& a, const uint64_t* packed_b, const BgemmOutput& out)
 IRN_BGEMM_KERNEL(irn_bgemm_f32_ukernel_1x8__scalar);
 IRN_BGEMM_KERNEL(irn_bgemm_f32_ukernel_4x32__avx512);
-IRN_BGEMM_KERNEL(irn_bgemm_f32_ukernel_2x8__avx2);
+IRN_BGEMM_KERNEL(irn_bgemm_f32_ukernel_4x8__avx2);
 IRN_BGEMM_KERNEL(irn_bgemm_f32_ukernel_2x8__neon);
 
 }  // namespace irnet

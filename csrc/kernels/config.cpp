@@ -22,7 +22,7 @@ const Entry kEntries[] = {
      [] { return cpu_features().avx512_vpopcntdq; }},
 #endif
 #ifdef IRNET_HAVE_AVX2
-    {{"avx2", irn_bitpack_ukernel__avx2, {8, 64, irn_bgemm_f32_ukernel_2x8__avx2},
+    {{"avx2", irn_bitpack_ukernel__avx2, {8, 64, irn_bgemm_f32_ukernel_4x8__avx2},
       {16, irn_sgemm_ukernel_6x16__avx2}},
      [] { return cpu_features().avx2; }},
 #endif
