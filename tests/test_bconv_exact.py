@@ -26,7 +26,7 @@ def bconv_engine(cin, cout, k, stride, pad, h, w, isa, threads=1, seed=0):
     return _engine.Engine(graph, tensors, threads, isa), weights
 
 
-SHAPES = [(cin, k, stride, pad) for cin in (3, 16, 63, 64, 65, 130)
+SHAPES = [(cin, k, stride, pad) for cin in (3, 16, 32, 63, 64, 65, 130)
           for (k, pad) in ((1, 0), (3, 0), (3, 1)) for stride in (1, 2)]
 
 

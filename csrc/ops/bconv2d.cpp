@@ -203,23 +203,36 @@ class BConv2d final : public ConvBase {
   }
 
   // The GEMM rows of output pixels [p0, p0 + rows) of one sample from its bit rows: per
-  // kernel row, its kw taps are kw * Cin adjacent bits.
+  // kernel row, its kw taps are kw * Cin adjacent bits. The CIFAR layers' 3x3 windows of 16
+  // and 32 channels (48 and 96 bits per kernel row) get a copy compiled for that width.
   void im2col(const uint64_t* sample, int64_t p0, int64_t rows, uint64_t* cols) const {
-    const int bits = int(win_.kw * cin_);
-    const int64_t row_bits = row_words_ * 64;
+    switch (win_.kw * cin_) {
+      case 48: return im2col_rows<48>(sample, p0, rows, cols);
+      case 96: return im2col_rows<96>(sample, p0, rows, cols);
+      default: return im2col_rows<0>(sample, p0, rows, cols);
+    }
+  }
+  // kBits: the bits per kernel row if known at compile time, else 0.
+  template <int kBits>
+  void im2col_rows(const uint64_t* sample, int64_t p0, int64_t rows, uint64_t* cols) const {
+    const int bits = kBits ? kBits : int(win_.kw * cin_);
+    const uint64_t row_bits = uint64_t(row_words_) * 64, step = uint64_t(win_.sw * cin_);
+    const int64_t kh = win_.kh;
     int64_t oy = p0 / out_.w, ox = p0 % out_.w;
+    uint64_t first = uint64_t(oy * win_.sh) * row_bits + uint64_t(ox) * step;  // bit of the window's corner
     for (int64_t r = 0; r < rows; ++r) {
       BitWriter dst(cols + r * k_words_);
-      const int64_t first = oy * win_.sh * row_bits + ox * win_.sw * cin_;
-      for (int64_t ky = 0; ky < win_.kh; ++ky)
+      for (int64_t ky = 0; ky < kh; ++ky)
         for (int b = 0; b < bits; b += kMaxReadBits) {
           const int piece = std::min(kMaxReadBits, bits - b);
-          dst.put(read_bits(sample, first + ky * row_bits + b, piece), piece);
+          dst.put(read_bits(sample, first + uint64_t(ky) * row_bits + uint64_t(b), piece), piece);
         }
       dst.flush();
+      first += step;
       if (++ox == out_.w) {
         ox = 0;
         ++oy;
+        first = uint64_t(oy * win_.sh) * row_bits;
       }
     }
   }

@@ -38,7 +38,7 @@ constexpr int kMaxReadBits = 56;
 
 // Bits [bit, bit + bits) of a word array, bits <= kMaxReadBits; the 8 bytes from byte bit / 8
 // must be readable. Little-endian: bit b of the array is bit b % 8 of byte b / 8.
-inline uint64_t read_bits(const uint64_t* words, int64_t bit, int bits) {
+inline uint64_t read_bits(const uint64_t* words, uint64_t bit, int bits) {
   static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "bit rows assume little-endian words");
   uint64_t v;
   std::memcpy(&v, reinterpret_cast<const unsigned char*>(words) + bit / 8, sizeof v);
