@@ -5,6 +5,7 @@
 
 #include "kernels/bgemm.h"
 #include "kernels/bitpack.h"
+#include "kernels/maxpool.h"
 #include "kernels/sgemm.h"
 
 namespace irnet {
@@ -14,6 +15,7 @@ struct KernelConfig {
   BitpackFn bitpack;
   BgemmKernel bgemm;
   SgemmKernel sgemm;
+  MaxPoolFn maxpool;
 };
 
 // ISAs this build contains and this CPU can run, best first; "scalar" is always last.

@@ -1,8 +1,10 @@
 // Pooling on NHWC maps: max, average (PyTorch's floor mode and divisor rules), global average.
 #include <algorithm>
 #include <limits>
+#include <vector>
 
 #include "ops/op.h"
+#include "ops/parallel.h"
 
 namespace irnet {
 
@@ -22,35 +24,50 @@ class Pool2d final : public Op {
     return out_;
   }
   void run(const RunArgs& a) const override {
-    const int64_t c = in_.c;
-    for (int64_t n = 0; n < a.batch; ++n)
-      for (int64_t oy = 0; oy < out_.h; ++oy)
-        for (int64_t ox = 0; ox < out_.w; ++ox) {
-          const int64_t y0 = oy * win_.sh - win_.ph, x0 = ox * win_.sw - win_.pw;
-          const int64_t y1 = std::min(y0 + win_.kh, in_.h), x1 = std::min(x0 + win_.kw, in_.w);
-          const int64_t ys = std::max<int64_t>(y0, 0), xs = std::max<int64_t>(x0, 0);
-          float* dst = a.out + ((n * out_.h + oy) * out_.w + ox) * c;
-          std::fill(dst, dst + c, max_ ? -std::numeric_limits<float>::infinity() : 0.0f);
-          for (int64_t y = ys; y < y1; ++y)
-            for (int64_t x = xs; x < x1; ++x) {
-              const float* src = a.in[0] + ((n * in_.h + y) * in_.w + x) * c;
-              if (max_)
-                for (int64_t i = 0; i < c; ++i) dst[i] = src[i] > dst[i] ? src[i] : dst[i];
-              else
-                for (int64_t i = 0; i < c; ++i) dst[i] += src[i];
-            }
-          if (!max_) {
-            // PyTorch: the divisor counts padded cells inside [−pad, size + pad) when
-            // count_include_pad, else only real cells.
-            const int64_t ph1 = std::min(y0 + win_.kh, in_.h + win_.ph);
-            const int64_t pw1 = std::min(x0 + win_.kw, in_.w + win_.pw);
-            const int64_t count = include_pad_ ? (ph1 - y0) * (pw1 - x0) : (y1 - ys) * (x1 - xs);
-            for (int64_t i = 0; i < c; ++i) dst[i] /= float(count);
-          }
-        }
+    const int64_t rows = a.batch * out_.h;
+    // About one thread per 2^20 window taps: pools are memory bound and quick.
+    const int64_t work = rows * out_.w * win_.kh * win_.kw * in_.c;
+    const int threads = int(std::max<int64_t>(1, std::min<int64_t>(a.num_threads, work >> 20)));
+    parallel_region(threads, [&] {
+      std::vector<const float*> taps;
+      taps.reserve(size_t(win_.kh * win_.kw));
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t ox = 0; ox < out_.w; ++ox) pool_pixel(a, r / out_.h, r % out_.h, ox, taps);
+    });
   }
 
  private:
+  // Average pooling sums kChunk channels at a time in a local array, which the compiler keeps
+  // in vector registers across the window's taps.
+  static constexpr int64_t kChunk = 64;
+
+  void pool_pixel(const RunArgs& a, int64_t n, int64_t oy, int64_t ox, std::vector<const float*>& taps) const {
+    const int64_t c = in_.c;
+    const int64_t y0 = oy * win_.sh - win_.ph, x0 = ox * win_.sw - win_.pw;
+    const int64_t y1 = std::min(y0 + win_.kh, in_.h), x1 = std::min(x0 + win_.kw, in_.w);
+    const int64_t ys = std::max<int64_t>(y0, 0), xs = std::max<int64_t>(x0, 0);
+    float* dst = a.out + ((n * out_.h + oy) * out_.w + ox) * c;
+    taps.clear();
+    for (int64_t y = ys; y < y1; ++y)
+      for (int64_t x = xs; x < x1; ++x) taps.push_back(a.in[0] + ((n * in_.h + y) * in_.w + x) * c);
+    if (max_) {
+      a.kernels->maxpool(taps.data(), taps.size(), size_t(c), dst);
+      return;
+    }
+    // PyTorch's divisor counts padded cells inside [-pad, size + pad) when count_include_pad,
+    // else only real cells.
+    const int64_t ph1 = std::min(y0 + win_.kh, in_.h + win_.ph), pw1 = std::min(x0 + win_.kw, in_.w + win_.pw);
+    const float count = float(include_pad_ ? (ph1 - y0) * (pw1 - x0) : (y1 - ys) * (x1 - xs));
+    for (int64_t c0 = 0; c0 < c; c0 += kChunk) {
+      const int64_t len = std::min(kChunk, c - c0);
+      float acc[kChunk] = {};
+      for (const float* src : taps)
+        for (int64_t i = 0; i < len; ++i) acc[i] += src[c0 + i];
+      for (int64_t i = 0; i < len; ++i) dst[c0 + i] = acc[i] / count;
+    }
+  }
+
   Window win_;
   bool max_;
   bool include_pad_ = true;

@@ -2,6 +2,7 @@
 // every tail (M < MR, N not a multiple of NR, K words from 1 to past the unroll). Binary GEMM
 // outputs and bit-packing must be identical; SGEMM within float rounding.
 // Run directly or through ctest; exits non-zero on any mismatch. Runs under qemu for NEON.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -131,6 +132,35 @@ void test_sgemm(const KernelConfig& cfg, std::mt19937_64& rng) {
       }
 }
 
+void test_maxpool(const KernelConfig& cfg, std::mt19937_64& rng) {
+  std::normal_distribution<float> normal;
+  for (size_t channels : {1, 7, 16, 31, 32, 64, 65, 130})
+    for (size_t n_taps : {1, 4, 9}) {
+      std::vector<std::vector<float>> maps(n_taps, std::vector<float>(channels));
+      std::vector<const float*> taps;
+      for (auto& m : maps) {
+        for (auto& v : m) v = normal(rng);
+        taps.push_back(m.data());
+      }
+      // A NaN in the first tap and one in the last must both win.
+      maps[0][0] = std::nanf("");
+      if (channels > 1) maps[n_taps - 1][channels - 1] = std::nanf("");
+      std::vector<float> got(channels, 0.0f);
+      cfg.maxpool(taps.data(), n_taps, channels, got.data());
+      bool ok = true;
+      for (size_t c = 0; c < channels; ++c) {
+        bool nan = false;
+        float want = -INFINITY;
+        for (size_t t = 0; t < n_taps; ++t) {
+          nan = nan || std::isnan(maps[t][c]);
+          want = std::max(want, maps[t][c]);
+        }
+        ok = ok && (nan ? std::isnan(got[c]) : got[c] == want);
+      }
+      expect(ok, "maxpool", cfg.isa, n_taps, channels, 0);
+    }
+}
+
 }  // namespace
 
 int main() {
@@ -143,6 +173,7 @@ int main() {
     test_bgemm(cfg, rng);
     test_bitpack(cfg, rng);
     test_sgemm(cfg, rng);
+    test_maxpool(cfg, rng);
     const bool ok = failures == before;
     std::printf("kernels [%s]: %s\n", isa.c_str(), ok ? "ok" : "FAILED");
     (ok ? passed : failed)++;
