@@ -1,7 +1,8 @@
-// Cache-line aligned buffers for activations: a 64-byte vector load or store that straddles
+// Cache-line aligned buffers (activations, packed weights): a 64-byte vector load or store that straddles
 // two cache lines costs about twice as much, and malloc only promises 16 bytes.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <new>
 #include <vector>
 

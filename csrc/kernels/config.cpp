@@ -18,7 +18,7 @@ struct Entry {
 const Entry kEntries[] = {
 #ifdef IRNET_HAVE_AVX512
     {{"avx512", irn_bitpack_ukernel__avx512, {32, 32, irn_bgemm_f32_ukernel_4x32__avx512},
-      {32, irn_sgemm_ukernel_12x32__avx512},
+      {64, irn_sgemm_ukernel_7x64__avx512},
       irn_maxpool_ukernel__avx512},
      [] { return cpu_features().avx512_vpopcntdq; }},
 #endif

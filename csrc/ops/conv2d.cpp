@@ -1,6 +1,9 @@
-// Float convolution (stems, downsample shortcuts): im2col of a block of output pixels + SGEMM,
-// then out = acc * mul + bias per output channel (a following BatchNorm folds into mul and
-// bias), with an optional residual add and clamp, while the block is still in cache.
+// Float convolution (stems, downsample shortcuts): an SGEMM whose left operand is read in place
+// from the NHWC input, or from a zero-bordered copy of it when the conv pads. For output pixel
+// (oy, ox) and kernel row ky, the kw taps x Cin channels are adjacent floats, so each kernel
+// row is one contiguous segment of a GEMM row, and the pixels of one output row are stride * Cin
+// floats apart: no im2col copy. The kernel's epilogue applies out = acc * mul + bias per output
+// channel (a following BatchNorm folds into mul and bias), an optional residual add and clamp.
 #include <algorithm>
 
 #include "ops/conv_base.h"
@@ -11,7 +14,6 @@ namespace irnet {
 
 namespace {
 
-
 class Conv2d final : public ConvBase {
  public:
   using ConvBase::ConvBase;
@@ -20,7 +22,7 @@ class Conv2d final : public ConvBase {
     take_input(in);
     k_ = checked_mul(win_.kh * win_.kw, cin_, "kernel");
     const HostTensor& w = g.param(desc_, "weight", DType::F32, {cout_, cin_, win_.kh, win_.kw});
-    // OIHW -> [(ky, kx, c)][o], the row order of the NHWC im2col below.
+    // OIHW -> [(ky, kx, c)][o], the order of a pixel's taps in the NHWC input.
     weights_.resize(size_t(k_ * cout_));
     const float* src = w.data<float>();
     for (int64_t o = 0; o < cout_; ++o)
@@ -32,6 +34,15 @@ class Conv2d final : public ConvBase {
     packed_ = sgemm_pack_b(size_t(k_), size_t(cout_), k.sgemm.nr, weights_.data());
     weights_ = std::vector<float>();
     init_transform(g, std::vector<float>(size_t(cout_), 1.0f));
+    padded_ = win_.ph > 0 || win_.pw > 0;
+    padded_h_ = in_.h + 2 * win_.ph;
+    row_floats_ = checked_mul(in_.w + 2 * win_.pw, cin_, "input");
+    seg_offsets_.clear();
+    for (int64_t ky = 0; ky < win_.kh; ++ky) seg_offsets_.push_back(size_t(ky * row_floats_));
+    // A block's pixels must be evenly spaced in the input: one output row, or any run of
+    // pixels when output rows follow each other in the input too (kw = 1, stride 1, no padding).
+    const bool contiguous = win_.sh == 1 && win_.sw * out_.w * cin_ == row_floats_;
+    row_block_ = contiguous ? Tasks::kRowBlock : out_.w;
     return out_;
   }
 
@@ -39,64 +50,55 @@ class Conv2d final : public ConvBase {
 
   void run(const RunArgs& a) const override {
     const int64_t pixels_out = out_.h * out_.w;
-    const bool direct = win_.kh == 1 && win_.kw == 1 && win_.sh == 1 && win_.sw == 1 &&
-                        win_.ph == 0 && win_.pw == 0;
+    const int64_t sample = padded_h_ * row_floats_;
     // Float MACs cost about 10 binary ones.
     const int threads = threads_for(a.num_threads, 10 * a.batch * float_macs());
-    const Tasks tasks(a.batch, pixels_out, cout_, a.kernels->sgemm.nr, threads);
+    float* padded = padded_ ? thread_scratch<float>(size_t(a.batch * sample)) : nullptr;
+    const float* x = padded_ ? padded : a.in[0];
     parallel_region(threads, [&] {
+      if (padded_) {
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < a.batch * padded_h_; ++r) pad_row(a.in[0], r, padded + r * row_floats_);
+      }
+      const Tasks tasks(a.batch, pixels_out, cout_, a.kernels->sgemm.nr, threads, row_block_);
 #pragma omp for schedule(static)
       for (int64_t task = 0; task < tasks.count; ++task) {
         const auto [n, p0, rows, j0, j1] = tasks[task];
         if (j0 >= j1) continue;
-        const float* x = a.in[0] + n * in_.numel();
-        const float* lhs = x + p0 * k_;
-        if (!direct) {
-          float* cols = thread_scratch<float>(size_t(rows * k_), 1);
-          im2col(x, p0, rows, cols);
-          lhs = cols;
-        }
+        // The block's first pixel; the others follow stride * Cin floats apart.
+        const int64_t oy = p0 / out_.w, ox = p0 % out_.w;
+        const float* first = x + n * sample + oy * win_.sh * row_floats_ + ox * win_.sw * cin_;
+        const SgemmLhs lhs{first, size_t(win_.sw * cin_), seg_offsets_.data(), seg_offsets_.size(),
+                           size_t(win_.kw * cin_)};
         const int64_t row0 = n * pixels_out + p0;
-        float* y = a.out + row0 * cout_;
-        a.kernels->sgemm.run(size_t(rows), size_t(j1 - j0), size_t(k_), lhs, size_t(k_),
-                             packed_.data() + j0 * k_, y + j0, size_t(cout_));
-        const float* res = residual_ ? a.in[1] + row0 * cout_ : nullptr;
-        for (int64_t r = 0; r < rows; ++r)
-          for (int64_t o = j0; o < j1; ++o) {
-            float v = y[r * cout_ + o] * mul_[size_t(o)] + bias_[size_t(o)];
-            if (res) v += res[r * cout_ + o];
-            y[r * cout_ + o] = v < lo_ ? lo_ : (v > hi_ ? hi_ : v);
-          }
+        const SgemmOutput o{mul_.data(), bias_.data(), residual_ ? a.in[1] + row0 * cout_ : nullptr,
+                            lo_, hi_, a.out + row0 * cout_, size_t(cout_), size_t(j0)};
+        a.kernels->sgemm.run(size_t(rows), size_t(j1 - j0), lhs, packed_.data() + j0 * k_, o);
       }
     });
   }
 
  private:
-  // Rows [p0, p0 + rows) of the im2col matrix of one sample; padded taps are 0. Within a
-  // kernel row, the in-bounds taps are contiguous in NHWC, so each is one copy.
-  void im2col(const float* x, int64_t p0, int64_t rows, float* cols) const {
-    for (int64_t r = 0; r < rows; ++r) {
-      const int64_t oy = (p0 + r) / out_.w, ox = (p0 + r) % out_.w;
-      float* dst = cols + r * k_;
-      const int64_t x0 = ox * win_.sw - win_.pw;
-      const int64_t kx0 = std::max<int64_t>(0, -x0), kx1 = std::min(win_.kw, in_.w - x0);
-      for (int64_t ky = 0; ky < win_.kh; ++ky) {
-        float* row = dst + ky * win_.kw * cin_;
-        const int64_t iy = oy * win_.sh - win_.ph + ky;
-        if (iy < 0 || iy >= in_.h || kx1 <= kx0) {
-          std::fill(row, row + win_.kw * cin_, 0.0f);
-          continue;
-        }
-        std::fill(row, row + kx0 * cin_, 0.0f);
-        std::copy(x + (iy * in_.w + x0 + kx0) * cin_, x + (iy * in_.w + x0 + kx1) * cin_, row + kx0 * cin_);
-        std::fill(row + kx1 * cin_, row + win_.kw * cin_, 0.0f);
-      }
+  // Row r of the zero-bordered batch (sample r / padded_h_), row_floats_ floats at dst.
+  void pad_row(const float* in, int64_t r, float* dst) const {
+    const int64_t n = r / padded_h_, y = r % padded_h_ - win_.ph;
+    if (y < 0 || y >= in_.h) {
+      std::fill(dst, dst + row_floats_, 0.0f);
+      return;
     }
+    const int64_t border = win_.pw * cin_, inner = in_.w * cin_;
+    std::fill(dst, dst + border, 0.0f);
+    std::copy(in + (n * in_.h + y) * inner, in + (n * in_.h + y + 1) * inner, dst + border);
+    std::fill(dst + border + inner, dst + row_floats_, 0.0f);
   }
 
   int64_t k_ = 0;
   std::vector<float> weights_;  // [kh*kw*Cin][Cout], only while preparing
-  std::vector<float> packed_;   // the same, in the SGEMM kernel's panels
+  SgemmPackedB packed_;         // the same, in the SGEMM kernel's panels
+  bool padded_ = false;         // taps are read from a zero-bordered copy of the input
+  int64_t padded_h_ = 0, row_floats_ = 0;  // rows of that map (or of the input), floats per row
+  int64_t row_block_ = 0;                  // output pixels per task
+  std::vector<size_t> seg_offsets_;        // kernel row ky: ky rows below a pixel's first tap
 };
 
 }  // namespace

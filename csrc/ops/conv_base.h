@@ -44,12 +44,15 @@ class ConvBase : public Op {
  protected:
   // How a run is split for OpenMP: tasks are (sample, block of output pixels, group of the
   // kernel's nr-wide output-channel panels), with enough channel groups that small maps
-  // (7x7 is a single pixel block) still give every thread work.
+  // (7x7 is a single pixel block) still give every thread work. Blocks are kRowBlock pixels
+  // unless the op asks for others (the float conv: one output row).
   struct Tasks {
     static constexpr int64_t kRowBlock = 64;
-    int64_t pixels, blocks, groups, cols_per_group, cout;
-    Tasks(int64_t batch, int64_t pixels_out, int64_t cout_, size_t nr, int threads)
-        : pixels(pixels_out), blocks((pixels_out + kRowBlock - 1) / kRowBlock), cout(cout_) {
+    int64_t pixels, block, blocks, groups, cols_per_group, cout;
+    Tasks(int64_t batch, int64_t pixels_out, int64_t cout_, size_t nr, int threads,
+          int64_t row_block = kRowBlock)
+        : pixels(pixels_out), block(row_block), blocks((pixels_out + row_block - 1) / row_block),
+          cout(cout_) {
       const int64_t panels = (cout + int64_t(nr) - 1) / int64_t(nr), row_tasks = batch * blocks;
       groups = std::min(panels, std::max<int64_t>(1, (4 * threads + row_tasks - 1) / row_tasks));
       cols_per_group = (panels + groups - 1) / groups * int64_t(nr);
@@ -59,8 +62,8 @@ class ConvBase : public Op {
     struct Task { int64_t n, p0, rows, j0, j1; };
     Task operator[](int64_t task) const {
       const int64_t t = task / groups, j0 = (task % groups) * cols_per_group;
-      const int64_t p0 = (t % blocks) * kRowBlock;
-      return {t / blocks, p0, std::min(kRowBlock, pixels - p0), j0, std::min(cout, j0 + cols_per_group)};
+      const int64_t p0 = (t % blocks) * block;
+      return {t / blocks, p0, std::min(block, pixels - p0), j0, std::min(cout, j0 + cols_per_group)};
     }
   };
 

@@ -1,5 +1,6 @@
 // Fully connected layer: y = x W^T + b via SGEMM over the batch.
 #include <cstring>
+#include <limits>
 
 #include "ops/op.h"
 
@@ -26,6 +27,7 @@ class Linear final : public Op {
         weights_t_[size_t(i * out_f_ + o)] = w.data<float>()[o * in_f_ + i];
     packed_ = sgemm_pack_b(size_t(in_f_), size_t(out_f_), k.sgemm.nr, weights_t_.data());
     weights_t_ = std::vector<float>();
+    ones_.assign(size_t(out_f_), 1.0f);
     bias_.assign(size_t(out_f_), 0.0f);
     if (desc_.has_param("bias"))
       std::memcpy(bias_.data(), g.param(desc_, "bias", DType::F32, {out_f_}).data<float>(),
@@ -36,17 +38,19 @@ class Linear final : public Op {
   int64_t float_macs() const override { return in_f_ * out_f_; }
 
   void run(const RunArgs& a) const override {
-    a.kernels->sgemm.run(size_t(a.batch), size_t(out_f_), size_t(in_f_), a.in[0], size_t(in_f_),
-                         packed_.data(), a.out, size_t(out_f_));
-    for (int64_t n = 0; n < a.batch; ++n)
-      for (int64_t o = 0; o < out_f_; ++o) a.out[n * out_f_ + o] += bias_[size_t(o)];
+    const size_t whole_row = 0;
+    const SgemmLhs lhs{a.in[0], size_t(in_f_), &whole_row, 1, size_t(in_f_)};
+    // acc * 1 is exact: the output is acc + bias, as an unfused add would give.
+    const SgemmOutput o{ones_.data(), bias_.data(), nullptr, -std::numeric_limits<float>::infinity(),
+                        std::numeric_limits<float>::infinity(), a.out, size_t(out_f_)};
+    a.kernels->sgemm.run(size_t(a.batch), size_t(out_f_), lhs, packed_.data(), o);
   }
 
  private:
   int64_t in_f_ = 0, out_f_ = 0;
   std::vector<float> weights_t_;  // [in][out], only while preparing
-  std::vector<float> packed_;     // the same, in the SGEMM kernel's panels
-  std::vector<float> bias_;
+  SgemmPackedB packed_;           // the same, in the SGEMM kernel's panels
+  std::vector<float> ones_, bias_;  // the output transform's mul and bias
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Kernel tests: every ISA this CPU runs against plain reference loops, over sizes that hit
-// every tail (M < MR, N not a multiple of NR, K words from 1 to past the unroll). Binary GEMM
-// outputs and bit-packing must be identical; SGEMM within float rounding.
+// every tail (M < MR, N not a multiple of NR, K words from 1 to past the unroll, SGEMM K in
+// one or several segments). Binary GEMM outputs and bit-packing must be identical; SGEMM within
+// float rounding.
 // Run directly or through ctest; exits non-zero on any mismatch. Runs under qemu for NEON.
 #include <algorithm>
 #include <cmath>
@@ -111,25 +112,72 @@ void test_bitpack(const KernelConfig& cfg, std::mt19937_64& rng) {
   }
 }
 
+// A left operand of m rows of `segs` segments of seg_len floats, packed (one row-major matrix)
+// or scattered: rows lda apart with gaps, segments out of order, as a conv reads its taps.
+struct FloatLhs {
+  std::vector<float> floats;
+  std::vector<size_t> seg_offsets;
+  size_t lda;
+  SgemmLhs view(size_t segs, size_t seg_len) const {
+    return {floats.data(), lda, seg_offsets.data(), segs, seg_len};
+  }
+};
+
+FloatLhs make_float_lhs(size_t m, size_t segs, size_t seg_len, bool scattered, std::mt19937_64& rng) {
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  FloatLhs a;
+  const size_t k = segs * seg_len, seg_stride = scattered ? seg_len + 3 : seg_len;
+  a.lda = scattered ? 2 * seg_stride * segs + 1 : k;
+  for (size_t s = 0; s < segs; ++s) a.seg_offsets.push_back((scattered ? segs - 1 - s : s) * seg_stride);
+  a.floats.resize(m * a.lda + seg_stride * segs);
+  for (auto& v : a.floats) v = u(rng);
+  return a;
+}
+
 void test_sgemm(const KernelConfig& cfg, std::mt19937_64& rng) {
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  for (size_t m : {1, 5, 8, 13})
+  const size_t shapes[][2] = {{1, 1}, {1, 3}, {1, 147}, {7, 21}, {3, 5}, {2, 64}};  // segs, seg_len
+  for (size_t m : {1, 4, 5, 8, 12, 13, 25, 112})
     for (size_t n : {1, 15, 16, 17, 33, 64})
-      for (size_t k : {1, 3, 147}) {
-        std::vector<float> a(m * k), b(k * n), c(m * n, 1e30f);
-        for (auto& v : a) v = u(rng);
-        for (auto& v : b) v = u(rng);
-        const std::vector<float> packed = sgemm_pack_b(k, n, cfg.sgemm.nr, b.data());
-        cfg.sgemm.run(m, n, k, a.data(), k, packed.data(), c.data(), n);
-        bool ok = true;
-        for (size_t i = 0; i < m; ++i)
+      for (const auto& shape : shapes)
+        for (bool scattered : {false, true}) {
+          const size_t segs = shape[0], seg_len = shape[1], k = segs * seg_len;
+          const FloatLhs lhs = make_float_lhs(m, segs, seg_len, scattered, rng);
+          const SgemmLhs a = lhs.view(segs, seg_len);
+          std::vector<float> b(k * n), mul(n), bias(n), residual(m * n), out(m * n, 1e30f);
+          for (auto& v : b) v = u(rng);
           for (size_t j = 0; j < n; ++j) {
-            double want = 0;
-            for (size_t p = 0; p < k; ++p) want += double(a[i * k + p]) * b[p * n + j];
-            ok = ok && std::fabs(c[i * n + j] - want) <= 1e-5 * double(k);
+            mul[j] = 0.5f + u(rng);
+            bias[j] = u(rng);
           }
-        expect(ok, "sgemm", cfg.isa, m, n, k);
-      }
+          for (auto& v : residual) v = u(rng);
+          // Every other case without residual and clamp, which the kernels skip or pass through.
+          const bool fused = (m + n + k) % 2 == 0;
+          const float lo = fused ? -0.5f * std::sqrt(float(k)) : -INFINITY, hi = fused ? 0.25f * std::sqrt(float(k)) : INFINITY;
+          const SgemmOutput o{mul.data(), bias.data(), fused ? residual.data() : nullptr, lo, hi, out.data(), n};
+          const SgemmPackedB packed = sgemm_pack_b(k, n, cfg.sgemm.nr, b.data());
+          cfg.sgemm.run(m, n, a, packed.data(), o);
+          bool ok = true;
+          for (size_t i = 0; i < m; ++i)
+            for (size_t j = 0; j < n; ++j) {
+              double acc = 0;
+              for (size_t p = 0; p < k; ++p) acc += double(a.at(i, p)) * b[p * n + j];
+              const float want = sgemm_output_value(o, i, j, float(acc));
+              ok = ok && std::fabs(out[i * n + j] - want) <= 1e-5 * double(k);
+            }
+          expect(ok, scattered ? "sgemm scattered lhs" : "sgemm", cfg.isa, m, n, k);
+          // Split along output channels at a panel boundary (how threads share a row block):
+          // the same values.
+          if (n > cfg.sgemm.nr) {
+            std::vector<float> split(m * n);
+            SgemmOutput o1 = o, o2 = o;
+            o1.out = o2.out = split.data();
+            o2.col = cfg.sgemm.nr;
+            cfg.sgemm.run(m, cfg.sgemm.nr, a, packed.data(), o1);
+            cfg.sgemm.run(m, n - cfg.sgemm.nr, a, packed.data() + cfg.sgemm.nr * k, o2);
+            expect(split == out, "sgemm column split", cfg.isa, m, n, k);
+          }
+        }
 }
 
 void test_maxpool(const KernelConfig& cfg, std::mt19937_64& rng) {
