@@ -62,3 +62,48 @@ def test_pack_unpack_roundtrip():
     assert packed.shape == (5, 3, 3, 3) and packed.dtype == np.uint64
     assert not (packed[..., -1] >> np.uint64(2)).any()  # tail bits beyond Cin=130 are 0
     np.testing.assert_array_equal(unpack_signs(packed, 130), np.where(w < 0, -1.0, 1.0))
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("threads", [1, 2])
+# Bit-row (Cin < 64) and in-place consumers, a word tail (130 channels), and an 8x8 map whose
+# output channels are split across threads in whole 64-bit words.
+@pytest.mark.parametrize("cin,mid,h", [(16, 32, 16), (64, 130, 16), (128, 192, 8)])
+@pytest.mark.parametrize("gamma", [1.0, -1.0])
+def test_sign_bits_between_binary_convs(isa, threads, cin, mid, h, gamma):
+    """bconv -> max_pool -> batch_norm -> hardtanh -> bconv (VGG-Small's order). With gamma > 0
+    the plan moves the batch_norm and hardtanh ahead of the pool and the convs pass sign bits
+    (through a bit pool); with gamma < 0 it cannot, and floats flow. Either way the output equals PyTorch's
+    float computation exactly: the batch_norm (scale 2, integer shifts) is exact in float."""
+    w = h
+    rng = np.random.default_rng(3)
+    wa = rng.choice([-1.0, 1.0], size=(mid, cin, 3, 3)).astype(np.float32)
+    wb = rng.choice([-1.0, 1.0], size=(8, mid, 3, 3)).astype(np.float32)
+    mean = rng.integers(-6, 7, mid).astype(np.float32)
+    bias = rng.integers(-3, 4, mid).astype(np.float32)
+    var, weight = np.full(mid, 0.25, np.float32), np.full(mid, gamma, np.float32)
+    conv = lambda name, i, o, src, dst, wt: {  # noqa: E731
+        "type": "bconv2d", "name": name, "inputs": [src], "outputs": [dst],
+        "attrs": {"in_channels": i, "out_channels": o, "kernel_size": [3, 3], "stride": [1, 1],
+                  "padding": [1, 1]}, "params": {"weight_bits": wt, "shift": wt + "_s"}}
+    graph = {"inputs": [{"name": "x", "shape": [cin, h, w]}], "outputs": ["y"], "ops": [
+        conv("a", cin, mid, "x", "a", "wa"),
+        {"type": "max_pool2d", "name": "pool", "inputs": ["a"], "outputs": ["pool"],
+         "attrs": {"kernel_size": [2, 2], "stride": [2, 2], "padding": [0, 0]}, "params": {}},
+        {"type": "batch_norm", "name": "bn", "inputs": ["pool"], "outputs": ["bn"], "attrs": {"eps": 0.0},
+         "params": {"mean": "m", "var": "v", "weight": "g", "bias": "b"}},
+        {"type": "hardtanh", "name": "act", "inputs": ["bn"], "outputs": ["act"],
+         "attrs": {"min_val": -1.0, "max_val": 1.0}, "params": {}},
+        conv("b", mid, 8, "act", "y", "wb")]}
+    tensors = {"wa": pack_signs(wa), "wa_s": np.zeros(mid, np.int8), "wb": pack_signs(wb),
+               "wb_s": np.zeros(8, np.int8), "m": mean, "v": var, "g": weight, "b": bias}
+    engine = _engine.Engine(graph, tensors, threads, isa)
+    assert len(engine.steps()) == (3 if gamma > 0 else 5)  # conv, pool, conv when moved
+    x = rng.standard_normal((2, cin, h, w)).astype(np.float32)
+    sign = lambda t: torch.where(t < 0, -1.0, 1.0)  # noqa: E731
+    a = F.conv2d(sign(torch.from_numpy(x)), torch.from_numpy(wa), padding=1)
+    a = F.batch_norm(F.max_pool2d(a, 2), torch.from_numpy(mean), torch.from_numpy(var),
+                     torch.from_numpy(weight), torch.from_numpy(bias), eps=0.0)
+    a = F.hardtanh(a)
+    want = F.conv2d(sign(a), torch.from_numpy(wb), padding=1).numpy()
+    np.testing.assert_array_equal(engine.run(x), want)

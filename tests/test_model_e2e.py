@@ -28,6 +28,9 @@ REL_TOL = 1e-4
 CASES = [
     ("resnet20", (3, 32, 32), 1000, 200),
     ("vgg_small", (3, 32, 32), 1000, 100),
+    # All BatchNorm scales positive: batch_norm + hardtanh move ahead of the max pools and
+    # every binary conv hands the next one sign bits (Plan::fuse_through_max_pools, pass_bits).
+    ("vgg_small+", (3, 32, 32), 1000, 100),
     ("resnet18_cifar", (3, 32, 32), 300, 50),
     ("resnet18", (3, 64, 64), 100, 20),
     ("resnet34", (3, 64, 64), 50, 10),
@@ -41,9 +44,13 @@ def converted(tmp_path_factory):
     def get(arch, size):
         if arch not in cache:
             torch.manual_seed(0)
-            model = randomize_bn(create_model(arch, input_size=size)).eval()
+            model = randomize_bn(create_model(arch.rstrip("+"), input_size=size)).eval()
+            if arch.endswith("+"):
+                for m in model.modules():
+                    if isinstance(m, torch.nn.BatchNorm2d):
+                        m.weight.data.abs_()
             path = str(tmp_path_factory.mktemp("e2e") / f"{arch}.irb")
-            convert(model, path, arch=arch)
+            convert(model, path, arch=arch.rstrip("+"))
             cache[arch] = (model, path)
         return cache[arch]
     return get
@@ -110,3 +117,21 @@ def test_channels_last_and_strided_inputs_match(converted):
     wide[..., ::2] = x
     np.testing.assert_array_equal(engine.predict(wide[..., ::2]), want)
     np.testing.assert_array_equal(engine.predict(x[0]), want[0])
+
+
+def test_vgg_small_passes_sign_bits_between_binary_convs(converted):
+    model, path = converted("vgg_small+", (3, 32, 32))
+    engine = irnet_infer.Model(path)
+    steps = engine.steps()
+    types = [s["type"] for s in steps]
+    # Every batch_norm and hardtanh is fused into a conv, across the max pools.
+    assert types.count("bconv2d") == 5 and "batch_norm" not in types and "hardtanh" not in types
+    # Sign bits flow conv1 -> pool -> conv2 -> conv3 -> pool -> conv4 -> conv5: those tensors,
+    # and conv5's output (values with bn5 + hardtanh moved ahead of the pool), are not in debug
+    # runs. The last pool's output is floats again, for the classifier.
+    x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    debug = engine.run_debug(x)
+    pools = [s["output"] for s in steps if s["type"] == "max_pool2d"]
+    hidden = [s["output"] for s in steps if s["type"] == "bconv2d"] + pools[:2]
+    assert not set(hidden) & set(debug) and pools[2] in debug
+    np.testing.assert_array_equal(debug[steps[-1]["output"]], engine.predict(x))

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <set>
 
 namespace irnet {
@@ -64,7 +65,93 @@ Plan::Plan(const GraphDesc& g, const KernelConfig& kernels, int num_threads)
         "' is not produced by any op");
   output_ = out->second;
   fuse_ops();
+  fuse_through_max_pools();
+  pass_bits();
   assign_buffers();
+}
+
+// The one step reading tensor t, or -1 when none or several do.
+int Plan::only_consumer(int t) const {
+  int found = -1, n = 0;
+  for (size_t s = 0; s < steps_.size(); ++s) {
+    const int k = int(std::count(steps_[s].in.begin(), steps_[s].in.end(), t));
+    if (k) found = int(s);
+    n += k;
+  }
+  return n == 1 ? found : -1;
+}
+
+// conv -> max_pool -> batch_norm -> hardtanh (VGG-Small), after fuse_ops: the batch_norm and
+// the clamp move into the conv, ahead of the pool. Exact: max commutes with any non-decreasing map, and
+// x * s + t rounded is non-decreasing for s > 0 (a clamp always is); with finite s and t it
+// makes no NaN from a number, so NaN propagation is unchanged too. The conv's own output
+// then holds values PyTorch never computes: debug runs leave it out.
+void Plan::fuse_through_max_pools() {
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    const int t = steps_[i].out;
+    int q = t == output_ ? -1 : only_consumer(t);
+    if (q < 0 || steps_[size_t(q)].op->desc().type != "max_pool2d") continue;
+    bool fused = false;
+    for (;;) {
+      const int pooled = steps_[size_t(q)].out;
+      const int j = pooled == output_ ? -1 : only_consumer(pooled);
+      if (j < 0) break;
+      Step& next = steps_[size_t(j)];
+      std::vector<float> scale, shift;
+      float lo, hi;
+      bool ok = false;
+      if (next.op->as_affine(&scale, &shift)) {
+        ok = std::all_of(scale.begin(), scale.end(), [](float v) { return v > 0 && std::isfinite(v); }) &&
+             std::all_of(shift.begin(), shift.end(), [](float v) { return std::isfinite(v); }) &&
+             steps_[i].op->fold_affine(scale, shift);
+      } else if (next.op->as_clamp(&lo, &hi)) {
+        ok = steps_[i].op->fuse_clamp(lo, hi);
+      }
+      if (!ok) break;
+      steps_[i].fused.push_back(next.op->desc().name + " (" + next.op->desc().type + ", moved before pooling)");
+      steps_[size_t(q)].out = next.out;
+      steps_.erase(steps_.begin() + j);
+      if (j < q) --q;
+      fused = true;
+    }
+    if (fused) tensors_[size_t(t)].internal = true;
+  }
+}
+
+// Binary conv -> [max_pool] -> binary conv with nothing else reading the floats between: the
+// first conv writes sign bits, the pool (max of values = AND of their "negative" bits) works
+// on bits, and the second conv skips its bit-pack. Exact by construction: the bits are what
+// the second conv would have computed from the floats.
+void Plan::pass_bits() {
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    if (steps_[i].op->desc().type != "bconv2d") continue;
+    std::vector<int> chain{int(i)};  // producer, [pool], consumer
+    int t = steps_[i].out;
+    for (;;) {
+      const int j = t == output_ ? -1 : only_consumer(t);
+      if (j < 0) break;
+      const Step& next = steps_[size_t(j)];
+      if (next.in[0] != t) break;  // e.g. the residual operand of a binary conv
+      chain.push_back(j);
+      if (next.op->desc().type == "max_pool2d" && chain.size() == 2) {
+        t = next.out;
+        continue;
+      }
+      break;
+    }
+    if (chain.size() < 2 || steps_[size_t(chain.back())].op->desc().type != "bconv2d") continue;
+    // The bits (ceil(C/64) words a pixel) are stored where the floats would be: C >= 2.
+    const int64_t channels = tensors_[size_t(steps_[i].out)].shape.c;
+    if (2 * int64_t(words_for(size_t(channels))) > channels) continue;
+    // Binary convs and max pools always agree (the chain has no other op types).
+    steps_[i].op->output_as_bits();
+    for (size_t c = 1; c < chain.size(); ++c) {
+      Op& op = *steps_[size_t(chain[c])].op;
+      check(op.input_as_bits() && (c + 1 == chain.size() || op.output_as_bits()), op.desc().where(),
+            ": cannot pass sign bits");
+    }
+    for (size_t c = 0; c + 1 < chain.size(); ++c) tensors_[size_t(steps_[size_t(chain[c])].out)].internal = true;
+  }
 }
 
 void Plan::fuse_ops() {
@@ -210,7 +297,7 @@ void Plan::run(const float* input, int64_t batch, bool input_nhwc, float* output
   }
   if (debug)
     for (size_t t = 0; t < tensors_.size(); ++t)
-      if (tensors_[t].written) {
+      if (tensors_[t].written && !tensors_[t].internal) {
         const float* b = in_buffer(int(t));
         (*debug)[tensors_[t].name] = std::vector<float>(b, b + tensors_[t].shape.numel() * batch);
       }

@@ -52,6 +52,9 @@ class Plan {
     int64_t offset = 0;        // per sample, in the shared arena
     int64_t debug_offset = 0;  // per sample, when every tensor is kept
     bool written = false;      // false for tensors folded away
+    // Holds what the graph's tensor of that name does not (sign bits, or a conv output with
+    // ops moved ahead of a pool): left out of debug runs.
+    bool internal = false;
   };
   struct Step {
     std::unique_ptr<Op> op;
@@ -59,7 +62,10 @@ class Plan {
     int out = -1;
     std::vector<std::string> fused;
   };
+  int only_consumer(int t) const;
   void fuse_ops();
+  void fuse_through_max_pools();
+  void pass_bits();
   void assign_buffers();
 
   const KernelConfig* kernels_;

@@ -21,6 +21,7 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <numeric>
 
 #include "ops/bit_rows.h"
 #include "ops/conv_base.h"
@@ -89,16 +90,22 @@ class BConv2d final : public ConvBase {
 
   int64_t binary_macs() const override { return out_.numel() * taps_ * cin_; }
 
+  // Set by the plan (see Plan::pass_bits).
+  bool input_as_bits() override { return bits_in_ = true; }
+  bool output_as_bits() override { return bits_out_ = true; }
+
   void run(const RunArgs& a) const override {
     const KernelConfig& k = *a.kernels;
     const int64_t pixels_out = out_.h * out_.w;
     const int64_t sample_words = padded_h_ * row_words_;
     uint64_t* packed = thread_scratch<uint64_t>(size_t(a.batch * sample_words));
     const int threads = threads_for(a.num_threads, a.batch * binary_macs());
+    // Bits are written a 64-bit word at a time: channel groups then start on a word.
+    const size_t group_cols = bits_out_ ? std::lcm(k.bgemm.nr, size_t(64)) : k.bgemm.nr;
     parallel_region(threads, [&] {
 #pragma omp for schedule(static)
       for (int64_t r = 0; r < a.batch * padded_h_; ++r) pack_row(k, a.in[0], r, packed + r * row_words_);
-      const Tasks tasks(a.batch, pixels_out, cout_, k.bgemm.nr, threads);
+      const Tasks tasks(a.batch, pixels_out, cout_, group_cols, threads);
 #pragma omp for schedule(static)
       for (int64_t task = 0; task < tasks.count; ++task) {
         const auto [n, p0, rows, j0, j1] = tasks[task];
@@ -112,11 +119,20 @@ class BConv2d final : public ConvBase {
           lhs.row_offsets = row_offsets_.data();
         }
         const int64_t out_row = n * pixels_out + p0;
+        // Floats go to the output, or for a bits output to a per-thread block that is
+        // bit-packed right away, the same compare the next conv would make.
+        float* y = bits_out_ ? thread_scratch<float>(size_t(rows * cout_), 2) : a.out + out_row * cout_;
         const BgemmOutput o{int32_t(taps_ * cin_), mul_.data(), bias_.data(),
                             has_padding_ ? pixel_correction_.data() + p0 : nullptr,
                             residual_ ? a.in[1] + out_row * cout_ : nullptr,
-                            lo_, hi_, a.out + out_row * cout_, size_t(cout_), size_t(j0)};
+                            lo_, hi_, y, size_t(cout_), size_t(j0)};
         k.bgemm.run(size_t(rows), size_t(j1 - j0), lhs, packed_.data() + j0 * k_words_, o);
+        if (bits_out_) {
+          const int64_t words_out = int64_t(words_for(size_t(cout_)));
+          uint64_t* bits = reinterpret_cast<uint64_t*>(a.out) + out_row * words_out + j0 / 64;
+          for (int64_t r = 0; r < rows; ++r)
+            k.bitpack(y + r * cout_ + j0, 1, size_t(j1 - j0), bits + r * words_out);
+        }
       }
     });
   }
@@ -154,14 +170,22 @@ class BConv2d final : public ConvBase {
     const int64_t n = r / padded_h_, y = r % padded_h_ - win_.ph;
     std::memset(dst, 0, sizeof(uint64_t) * size_t(row_words_));
     if (y < 0 || y >= in_.h) return;
-    const float* src = in + ((n * in_.h + y) * in_.w) * cin_;
+    const int64_t first = (n * in_.h + y) * in_.w;  // the row's first pixel in the batch
+    // One word group per pixel: the input's own when it arrives as bits, else bit-packed
+    // (in place, or into scratch slot 1, free until the GEMM tasks take it for im2col).
+    const uint64_t* words = bits_in_ ? reinterpret_cast<const uint64_t*>(in) + first * words_ : nullptr;
     if (in_place_) {
-      k.bitpack(src, size_t(in_.w), size_t(cin_), dst + win_.pw * words_);
+      if (words)
+        std::memcpy(dst + win_.pw * words_, words, sizeof(uint64_t) * size_t(in_.w * words_));
+      else
+        k.bitpack(in + first * cin_, size_t(in_.w), size_t(cin_), dst + win_.pw * words_);
       return;
     }
-    // One word per pixel first (slot 1 is free until the GEMM tasks take it for im2col).
-    uint64_t* words = thread_scratch<uint64_t>(size_t(in_.w), 1);
-    k.bitpack(src, size_t(in_.w), size_t(cin_), words);
+    if (!words) {
+      uint64_t* packed = thread_scratch<uint64_t>(size_t(in_.w), 1);
+      k.bitpack(in + first * cin_, size_t(in_.w), size_t(cin_), packed);
+      words = packed;
+    }
     BitWriter row(dst);
     for (int64_t x = 0; x < win_.pw; ++x) row.put(0, int(cin_));
     for (int64_t x = 0; x < in_.w; ++x) row.put(words[x], int(cin_));
@@ -240,6 +264,7 @@ class BConv2d final : public ConvBase {
   int64_t words_ = 0, taps_ = 0, k_words_ = 0;
   int64_t tap_bits_ = 0;  // bit stride between taps in a GEMM row: Cin (< 64) or whole words
   bool in_place_ = false;  // taps read from the packed input (else copied by im2col)
+  bool bits_in_ = false, bits_out_ = false;  // sign bits instead of floats (Plan::pass_bits)
   int64_t padded_h_ = 0, padded_w_ = 0;  // the zero-bordered packed input map
   int64_t row_words_ = 0;                // words per row of it
   std::vector<uint32_t> row_offsets_, k_offsets_;  // the GEMM's left operand (BgemmLhs)

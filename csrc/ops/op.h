@@ -33,6 +33,12 @@ class Op {
   // RunArgs::in) and a following clamp (hardtanh / relu), applied in their output transform.
   virtual bool fuse_residual() { return false; }
   virtual bool fuse_clamp(float /*lo*/, float /*hi*/) { return false; }
+  // Sign bits between binary convolutions: an op agrees to read its input as, or write its
+  // output as, sign bits packed like a binary conv's input (per pixel, ceil(C/64) words, bit
+  // 1 = negative: what the next binary conv's bit-pack would produce from the floats). The
+  // plan asks only where the floats are never needed.
+  virtual bool input_as_bits() { return false; }
+  virtual bool output_as_bits() { return false; }
   // Clamp ops state their bounds so the plan can fuse them.
   virtual bool as_clamp(float* /*lo*/, float* /*hi*/) const { return false; }
   // An op that is a per-channel affine map (batch_norm) states it, so the plan can fold it.

@@ -23,7 +23,13 @@ class Pool2d final : public Op {
     out_ = win_.output(desc_, in_, in_.c);
     return out_;
   }
+  // Max pooling of sign bits (Plan::pass_bits): the max of a window is negative only if every
+  // value is, so its "negative" bit is the AND of theirs. Set in pairs by the plan.
+  bool input_as_bits() override { return bits_ = max_; }
+  bool output_as_bits() override { return bits_ = max_; }
+
   void run(const RunArgs& a) const override {
+    if (bits_) return run_bits(a);
     const int64_t rows = a.batch * out_.h;
     // About one thread per 2^20 window taps: pools are memory bound and quick.
     const int64_t work = rows * out_.w * win_.kh * win_.kw * in_.c;
@@ -41,6 +47,25 @@ class Pool2d final : public Op {
   // Average pooling sums kChunk channels at a time in a local array, which the compiler keeps
   // in vector registers across the window's taps.
   static constexpr int64_t kChunk = 64;
+
+  void run_bits(const RunArgs& a) const {
+    const int64_t words = int64_t(words_for(size_t(in_.c)));
+    const uint64_t* in = reinterpret_cast<const uint64_t*>(a.in[0]);
+    uint64_t* out = reinterpret_cast<uint64_t*>(a.out);
+    for (int64_t n = 0; n < a.batch; ++n)
+      for (int64_t oy = 0; oy < out_.h; ++oy)
+        for (int64_t ox = 0; ox < out_.w; ++ox) {
+          const int64_t y0 = oy * win_.sh - win_.ph, x0 = ox * win_.sw - win_.pw;
+          const int64_t y1 = std::min(y0 + win_.kh, in_.h), x1 = std::min(x0 + win_.kw, in_.w);
+          uint64_t* dst = out + ((n * out_.h + oy) * out_.w + ox) * words;
+          std::fill(dst, dst + words, ~uint64_t(0));
+          for (int64_t y = std::max<int64_t>(y0, 0); y < y1; ++y)
+            for (int64_t x = std::max<int64_t>(x0, 0); x < x1; ++x) {
+              const uint64_t* src = in + ((n * in_.h + y) * in_.w + x) * words;
+              for (int64_t w = 0; w < words; ++w) dst[w] &= src[w];
+            }
+        }
+  }
 
   void pool_pixel(const RunArgs& a, int64_t n, int64_t oy, int64_t ox, std::vector<const float*>& taps) const {
     const int64_t c = in_.c;
@@ -70,6 +95,7 @@ class Pool2d final : public Op {
 
   Window win_;
   bool max_;
+  bool bits_ = false;  // max pool of sign bits (see input_as_bits)
   bool include_pad_ = true;
   Shape in_, out_;
 };

@@ -10,7 +10,7 @@ namespace irnet {
 
 template <typename T>
 T* thread_scratch(size_t count, int slot = 0) {
-  thread_local AlignedVector<T> buffers[2];
+  thread_local AlignedVector<T> buffers[3];
   AlignedVector<T>& b = buffers[slot];
   if (b.size() < count) b.resize(count);
   return b.data();
