@@ -107,3 +107,29 @@ def test_sign_bits_between_binary_convs(isa, threads, cin, mid, h, gamma):
     a = F.hardtanh(a)
     want = F.conv2d(sign(a), torch.from_numpy(wb), padding=1).numpy()
     np.testing.assert_array_equal(engine.run(x), want)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_batch_norm_that_would_overflow_the_fold_is_not_folded(isa):
+    """shift 100 (2^100) times a BatchNorm scale of 1e10 is inf in float32: folded, a dot of 0
+    would give inf * 0 = NaN where PyTorch gives 0 * scale + shift. The plan keeps it apart."""
+    cin, cout = 2, 4
+    wa = np.array([[1, 1], [1, -1], [-1, 1], [1, 1]], np.float32).reshape(cout, cin, 1, 1)
+    graph = {"inputs": [{"name": "x", "shape": [cin, 4, 4]}], "outputs": ["y"], "ops": [
+        {"type": "bconv2d", "name": "a", "inputs": ["x"], "outputs": ["a"],
+         "attrs": {"in_channels": cin, "out_channels": cout, "kernel_size": [1, 1], "stride": [1, 1],
+                   "padding": [0, 0]}, "params": {"weight_bits": "w", "shift": "s"}},
+        {"type": "batch_norm", "name": "bn", "inputs": ["a"], "outputs": ["y"], "attrs": {"eps": 0.0},
+         "params": {"mean": "m", "var": "v", "weight": "g", "bias": "b"}}]}
+    tensors = {"w": pack_signs(wa), "s": np.full(cout, 100, np.int8), "m": np.zeros(cout, np.float32),
+               "v": np.full(cout, 1e-20, np.float32), "g": np.ones(cout, np.float32),
+               "b": np.full(cout, -1.0, np.float32)}
+    engine = _engine.Engine(graph, tensors, 1, isa)
+    assert [s["type"] for s in engine.steps()] == ["bconv2d", "batch_norm"]
+    x = np.ones((1, cin, 4, 4), np.float32)
+    a = F.conv2d(torch.from_numpy(x), torch.from_numpy(wa)) * 2.0 ** 100
+    want = F.batch_norm(a, torch.zeros(cout), torch.full((cout,), 1e-20), torch.ones(cout),
+                        torch.full((cout,), -1.0), eps=0.0).numpy()
+    got = engine.run(x)
+    assert not np.isnan(got).any()
+    np.testing.assert_array_equal(got, want)

@@ -5,6 +5,7 @@
 // because an affine map after a residual add or a clamp does not commute with them.
 #pragma once
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -20,12 +21,20 @@ class ConvBase : public Op {
     check(cin_ >= 1 && cout_ >= 1, d.where(), ": channel counts must be >= 1");
   }
 
+  // Refused (the batch_norm then runs as its own op) when a folded value would not be a
+  // finite normal float: 2^100 * 1e10 overflows to inf, and inf * a dot of 0 is NaN where
+  // PyTorch computes 0 * scale; a subnormal product would round where PyTorch's two steps do not.
   bool fold_affine(const std::vector<float>& scale, const std::vector<float>& shift) override {
     if (residual_ || clamped_) return false;
-    for (size_t o = 0; o < mul_.size(); ++o) {
-      mul_[o] *= scale[o];  // exact for a binary conv: mul_ is a power of two here
-      bias_[o] = bias_[o] * scale[o] + shift[o];
+    std::vector<float> mul(mul_), bias(bias_);
+    for (size_t o = 0; o < mul.size(); ++o) {
+      mul[o] *= scale[o];  // exact for a binary conv: mul_ is a power of two here
+      bias[o] = bias[o] * scale[o] + shift[o];
+      const bool exact_zero = mul[o] == 0.0f && (mul_[o] == 0.0f || scale[o] == 0.0f);
+      if (!(std::isnormal(mul[o]) || exact_zero) || !std::isfinite(bias[o])) return false;
     }
+    mul_.swap(mul);
+    bias_.swap(bias);
     return true;
   }
   bool fuse_residual() override {
