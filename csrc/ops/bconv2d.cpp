@@ -17,6 +17,10 @@
 //    channels needs 3 words per pixel instead of 9. Their input rows are bit rows too (pixel x
 //    at bit x * Cin), so the kw taps of a kernel row are one run of bits, copied in one go.
 //    Weights are laid out the same way.
+//  - Between two binary convs (Plan::pass_bits) the input may arrive as sign bits, which skip
+//    the bit-pack, and the output may leave as sign bits: the epilogue's floats for a block go
+//    to per-thread scratch and are bit-packed at once, so the bits are exactly the ones the
+//    next conv would have made from them.
 #include <cmath>
 #include <cstring>
 #include <limits>
