@@ -70,8 +70,10 @@ Plan::Plan(const GraphDesc& g, const KernelConfig& kernels, int num_threads)
   assign_buffers();
 }
 
-// The one step reading tensor t, or -1 when none or several do.
+// The one step reading tensor t, or -1 when none or several do or t is the graph output (its
+// values must then stay as they are).
 int Plan::only_consumer(int t) const {
+  if (t == output_) return -1;
   int found = -1, n = 0;
   for (size_t s = 0; s < steps_.size(); ++s) {
     const int k = int(std::count(steps_[s].in.begin(), steps_[s].in.end(), t));
@@ -82,19 +84,20 @@ int Plan::only_consumer(int t) const {
 }
 
 // conv -> max_pool -> batch_norm -> hardtanh (VGG-Small), after fuse_ops: the batch_norm and
-// the clamp move into the conv, ahead of the pool. Exact: max commutes with any non-decreasing map, and
-// x * s + t rounded is non-decreasing for s > 0 (a clamp always is); with finite s and t it
-// makes no NaN from a number, so NaN propagation is unchanged too. The conv's own output
-// then holds values PyTorch never computes: debug runs leave it out.
+// the clamp move into the conv, ahead of the pool. Exact: max commutes with any non-decreasing
+// map, and x * s + t rounded is non-decreasing for s > 0 (a clamp always is); with finite s
+// and t, and a fold that stays finite (fold_affine checks), it makes no NaN from a number, so
+// NaN propagation is unchanged too. The conv's own output then holds values PyTorch never
+// computes: debug runs leave it out.
 void Plan::fuse_through_max_pools() {
   for (size_t i = 0; i < steps_.size(); ++i) {
     const int t = steps_[i].out;
-    int q = t == output_ ? -1 : only_consumer(t);
+    int q = only_consumer(t);
     if (q < 0 || steps_[size_t(q)].op->desc().type != "max_pool2d") continue;
     bool fused = false;
     for (;;) {
       const int pooled = steps_[size_t(q)].out;
-      const int j = pooled == output_ ? -1 : only_consumer(pooled);
+      const int j = only_consumer(pooled);
       if (j < 0) break;
       Step& next = steps_[size_t(j)];
       std::vector<float> scale, shift;
@@ -128,7 +131,7 @@ void Plan::pass_bits() {
     std::vector<int> chain{int(i)};  // producer, [pool], consumer
     int t = steps_[i].out;
     for (;;) {
-      const int j = t == output_ ? -1 : only_consumer(t);
+      const int j = only_consumer(t);
       if (j < 0) break;
       const Step& next = steps_[size_t(j)];
       if (next.in[0] != t) break;  // e.g. the residual operand of a binary conv
@@ -155,11 +158,6 @@ void Plan::pass_bits() {
 }
 
 void Plan::fuse_ops() {
-  auto consumers = [&](int t) {
-    int n = 0;
-    for (const Step& s : steps_) n += int(std::count(s.in.begin(), s.in.end(), t));
-    return n;
-  };
   auto written_before = [&](int t, size_t step) {
     if (t == 0) return true;
     for (size_t s = 0; s < step; ++s)
@@ -173,9 +171,9 @@ void Plan::fuse_ops() {
     // Absorb the single consumer while it is an affine map, an add or a clamp the op accepts.
     for (;;) {
       const int t = producer.out;
-      if (t == output_ || consumers(t) != 1) break;
-      size_t j = i + 1;
-      while (std::find(steps_[j].in.begin(), steps_[j].in.end(), t) == steps_[j].in.end()) ++j;
+      const int consumer = only_consumer(t);
+      if (consumer < 0) break;
+      const size_t j = size_t(consumer);
       Step& next = steps_[j];
       std::vector<float> scale, shift;
       float lo, hi;
