@@ -44,8 +44,10 @@ class BConv2d final : public ConvBase {
     take_input(in);
     words_ = int64_t(words_for(size_t(cin_)));
     taps_ = win_.kh * win_.kw;
-    tap_bits_ = cin_ < 64 ? cin_ : words_ * 64;
-    k_words_ = (checked_mul(taps_, tap_bits_, "kernel") + 63) / 64;
+    // Whole words per tap from 64 channels on (taps read in place); below, taps back to back.
+    in_place_ = cin_ >= 64;
+    const int64_t tap_bits = in_place_ ? words_ * 64 : cin_;
+    k_words_ = (checked_mul(taps_, tap_bits, "kernel") + 63) / 64;
     check(checked_mul(taps_, cin_, "kernel") < (int64_t(1) << 24), desc_.where(),
           ": kernel too large for exact float output");
     const HostTensor& wt = g.param(desc_, "weight_bits", DType::U64, {cout_, win_.kh, win_.kw, words_});
@@ -69,7 +71,7 @@ class BConv2d final : public ConvBase {
     std::vector<uint64_t> rows(size_t(cout_ * k_words_), 0);
     for (int64_t o = 0; o < cout_; ++o) {
       const uint64_t* src = w + o * taps_ * words_;
-      if (tap_bits_ % 64 == 0) {
+      if (in_place_) {
         std::memcpy(rows.data() + o * k_words_, src, sizeof(uint64_t) * size_t(k_words_));
         continue;
       }
@@ -87,7 +89,6 @@ class BConv2d final : public ConvBase {
     init_transform(g, std::move(mul));
     padded_h_ = in_.h + 2 * win_.ph;
     padded_w_ = in_.w + 2 * win_.pw;
-    in_place_ = tap_bits_ % 64 == 0;
     if (in_place_) plan_in_place(); else plan_bit_rows();
     return out_;
   }
@@ -266,8 +267,7 @@ class BConv2d final : public ConvBase {
   }
 
   int64_t words_ = 0, taps_ = 0, k_words_ = 0;
-  int64_t tap_bits_ = 0;  // bit stride between taps in a GEMM row: Cin (< 64) or whole words
-  bool in_place_ = false;  // taps read from the packed input (else copied by im2col)
+  bool in_place_ = false;  // Cin >= 64: taps read from the packed input (else copied by im2col)
   bool bits_in_ = false, bits_out_ = false;  // sign bits instead of floats (Plan::pass_bits)
   int64_t padded_h_ = 0, padded_w_ = 0;  // the zero-bordered packed input map
   int64_t row_words_ = 0;                // words per row of it

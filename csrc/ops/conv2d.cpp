@@ -23,16 +23,15 @@ class Conv2d final : public ConvBase {
     k_ = checked_mul(win_.kh * win_.kw, cin_, "kernel");
     const HostTensor& w = g.param(desc_, "weight", DType::F32, {cout_, cin_, win_.kh, win_.kw});
     // OIHW -> [(ky, kx, c)][o], the order of a pixel's taps in the NHWC input.
-    weights_.resize(size_t(k_ * cout_));
+    std::vector<float> weights(size_t(k_ * cout_));
     const float* src = w.data<float>();
     for (int64_t o = 0; o < cout_; ++o)
       for (int64_t c = 0; c < cin_; ++c)
         for (int64_t ky = 0; ky < win_.kh; ++ky)
           for (int64_t kx = 0; kx < win_.kw; ++kx)
-            weights_[size_t(((ky * win_.kw + kx) * cin_ + c) * cout_ + o)] =
+            weights[size_t(((ky * win_.kw + kx) * cin_ + c) * cout_ + o)] =
                 src[((o * cin_ + c) * win_.kh + ky) * win_.kw + kx];
-    packed_ = sgemm_pack_b(size_t(k_), size_t(cout_), k.sgemm.nr, weights_.data());
-    weights_ = std::vector<float>();
+    packed_ = sgemm_pack_b(size_t(k_), size_t(cout_), k.sgemm.nr, weights.data());
     init_transform(g, std::vector<float>(size_t(cout_), 1.0f));
     padded_ = win_.ph > 0 || win_.pw > 0;
     padded_h_ = in_.h + 2 * win_.ph;
@@ -93,8 +92,7 @@ class Conv2d final : public ConvBase {
   }
 
   int64_t k_ = 0;
-  std::vector<float> weights_;  // [kh*kw*Cin][Cout], only while preparing
-  SgemmPackedB packed_;         // the same, in the SGEMM kernel's panels
+  SgemmPackedB packed_;         // weights [kh*kw*Cin][Cout] in the SGEMM kernel's panels
   bool padded_ = false;         // taps are read from a zero-bordered copy of the input
   int64_t padded_h_ = 0, row_floats_ = 0;  // rows of that map (or of the input), floats per row
   int64_t row_block_ = 0;                  // output pixels per task

@@ -21,12 +21,11 @@ class Linear final : public Op {
     check(!in[0].spatial && in[0].c == in_f_, desc_.where(), ": expects a [", in_f_,
           "] vector, got ", in[0].str(), " (flatten first)");
     const HostTensor& w = g.param(desc_, "weight", DType::F32, {out_f_, in_f_});
-    weights_t_.resize(size_t(in_f_ * out_f_));
+    std::vector<float> transposed(size_t(in_f_ * out_f_));  // [in][out]
     for (int64_t o = 0; o < out_f_; ++o)
       for (int64_t i = 0; i < in_f_; ++i)
-        weights_t_[size_t(i * out_f_ + o)] = w.data<float>()[o * in_f_ + i];
-    packed_ = sgemm_pack_b(size_t(in_f_), size_t(out_f_), k.sgemm.nr, weights_t_.data());
-    weights_t_ = std::vector<float>();
+        transposed[size_t(i * out_f_ + o)] = w.data<float>()[o * in_f_ + i];
+    packed_ = sgemm_pack_b(size_t(in_f_), size_t(out_f_), k.sgemm.nr, transposed.data());
     ones_.assign(size_t(out_f_), 1.0f);
     bias_.assign(size_t(out_f_), 0.0f);
     if (desc_.has_param("bias"))
@@ -48,8 +47,7 @@ class Linear final : public Op {
 
  private:
   int64_t in_f_ = 0, out_f_ = 0;
-  std::vector<float> weights_t_;  // [in][out], only while preparing
-  SgemmPackedB packed_;           // the same, in the SGEMM kernel's panels
+  SgemmPackedB packed_;           // weights [in][out] in the SGEMM kernel's panels
   std::vector<float> ones_, bias_;  // the output transform's mul and bias
 };
 

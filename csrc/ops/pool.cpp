@@ -48,6 +48,16 @@ class Pool2d final : public Op {
   // in vector registers across the window's taps.
   static constexpr int64_t kChunk = 64;
 
+  // The input rows [ys, y1) and columns [xs, x1) that output pixel (oy, ox)'s window covers.
+  struct Cells {
+    int64_t ys, y1, xs, x1;
+  };
+  Cells cells(int64_t oy, int64_t ox) const {
+    const int64_t y0 = oy * win_.sh - win_.ph, x0 = ox * win_.sw - win_.pw;
+    return {std::max<int64_t>(y0, 0), std::min(y0 + win_.kh, in_.h), std::max<int64_t>(x0, 0),
+            std::min(x0 + win_.kw, in_.w)};
+  }
+
   void run_bits(const RunArgs& a) const {
     const int64_t words = int64_t(words_for(size_t(in_.c)));
     const uint64_t* in = reinterpret_cast<const uint64_t*>(a.in[0]);
@@ -55,35 +65,33 @@ class Pool2d final : public Op {
     for (int64_t n = 0; n < a.batch; ++n)
       for (int64_t oy = 0; oy < out_.h; ++oy)
         for (int64_t ox = 0; ox < out_.w; ++ox) {
-          const int64_t y0 = oy * win_.sh - win_.ph, x0 = ox * win_.sw - win_.pw;
-          const int64_t y1 = std::min(y0 + win_.kh, in_.h), x1 = std::min(x0 + win_.kw, in_.w);
+          const Cells w = cells(oy, ox);
           uint64_t* dst = out + ((n * out_.h + oy) * out_.w + ox) * words;
           std::fill(dst, dst + words, ~uint64_t(0));
-          for (int64_t y = std::max<int64_t>(y0, 0); y < y1; ++y)
-            for (int64_t x = std::max<int64_t>(x0, 0); x < x1; ++x) {
+          for (int64_t y = w.ys; y < w.y1; ++y)
+            for (int64_t x = w.xs; x < w.x1; ++x) {
               const uint64_t* src = in + ((n * in_.h + y) * in_.w + x) * words;
-              for (int64_t w = 0; w < words; ++w) dst[w] &= src[w];
+              for (int64_t i = 0; i < words; ++i) dst[i] &= src[i];
             }
         }
   }
 
   void pool_pixel(const RunArgs& a, int64_t n, int64_t oy, int64_t ox, std::vector<const float*>& taps) const {
     const int64_t c = in_.c;
-    const int64_t y0 = oy * win_.sh - win_.ph, x0 = ox * win_.sw - win_.pw;
-    const int64_t y1 = std::min(y0 + win_.kh, in_.h), x1 = std::min(x0 + win_.kw, in_.w);
-    const int64_t ys = std::max<int64_t>(y0, 0), xs = std::max<int64_t>(x0, 0);
+    const Cells w = cells(oy, ox);
     float* dst = a.out + ((n * out_.h + oy) * out_.w + ox) * c;
     taps.clear();
-    for (int64_t y = ys; y < y1; ++y)
-      for (int64_t x = xs; x < x1; ++x) taps.push_back(a.in[0] + ((n * in_.h + y) * in_.w + x) * c);
+    for (int64_t y = w.ys; y < w.y1; ++y)
+      for (int64_t x = w.xs; x < w.x1; ++x) taps.push_back(a.in[0] + ((n * in_.h + y) * in_.w + x) * c);
     if (max_) {
       a.kernels->maxpool(taps.data(), taps.size(), size_t(c), dst);
       return;
     }
     // PyTorch's divisor counts padded cells inside [-pad, size + pad) when count_include_pad,
     // else only real cells.
+    const int64_t y0 = oy * win_.sh - win_.ph, x0 = ox * win_.sw - win_.pw;
     const int64_t ph1 = std::min(y0 + win_.kh, in_.h + win_.ph), pw1 = std::min(x0 + win_.kw, in_.w + win_.pw);
-    const float count = float(include_pad_ ? (ph1 - y0) * (pw1 - x0) : (y1 - ys) * (x1 - xs));
+    const float count = float(include_pad_ ? (ph1 - y0) * (pw1 - x0) : (w.y1 - w.ys) * (w.x1 - w.xs));
     for (int64_t c0 = 0; c0 < c; c0 += kChunk) {
       const int64_t len = std::min(kChunk, c - c0);
       float acc[kChunk] = {};
