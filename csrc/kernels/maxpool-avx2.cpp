@@ -31,13 +31,12 @@ void irn_maxpool_ukernel__avx2(const float* const* taps, size_t n_taps, size_t c
     _mm256_storeu_ps(out + c + 16, m2);
     _mm256_storeu_ps(out + c + 24, m3);
   }
-  for (; c < channels; ++c) {  // at most 31 channels: the portable loop
-    float m = -__builtin_inff();
-    for (size_t t = 0; t < n_taps; ++t) {
-      const float v = taps[t][c];
-      m = v > m || v != v ? v : m;
-    }
-    out[c] = m;
+  for (; c < channels; c += 8) {  // 8 at a time, the last ones masked
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(channels - c)),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256 m = lowest;
+    for (size_t t = 0; t < n_taps; ++t) m = max_nan(m, _mm256_maskload_ps(taps[t] + c, mask));
+    _mm256_maskstore_ps(out + c, mask, m);
   }
 }
 
