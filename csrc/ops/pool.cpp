@@ -1,6 +1,5 @@
 // Pooling on NHWC maps: max, average (PyTorch's floor mode and divisor rules), global average.
 #include <algorithm>
-#include <limits>
 #include <vector>
 
 #include "ops/op.h"
