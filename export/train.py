@@ -100,7 +100,9 @@ def _progress(iterable, enabled, **kw):
         from tqdm import tqdm
     except ImportError:
         return iterable
-    return tqdm(iterable, leave=False, dynamic_ncols=True, **kw)
+    # disable=None: no bar when stderr is not a terminal (a log file would get one line of
+    # thousands of characters); the per-epoch lines still report progress there.
+    return tqdm(iterable, leave=False, dynamic_ncols=True, disable=None, **kw)
 
 
 def _say(msg, d):

@@ -8,6 +8,7 @@ import argparse
 import sys
 
 from irnet_infer import cli_bench, cli_eval, cli_info, cli_predict
+from irnet_infer.paths import describe_os_error
 
 COMMANDS = [cli_predict, cli_info, cli_bench, cli_eval]
 
@@ -32,8 +33,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, OSError, ImportError) as e:
-        # Bad input (missing file, malformed model or dataset): one line, no traceback.
+    except OSError as e:
+        # Missing or unreadable files: one line, worded alike in every command.
+        print(f"error: {describe_os_error(e)}", file=sys.stderr)
+        return 2
+    except (ValueError, ImportError) as e:
+        # Bad input (malformed model or dataset, bad arguments): one line, no traceback.
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -33,7 +33,7 @@ def add_parser(subparsers):
     p.add_argument("--batch", type=int, default=1, help="images per run (default 1)")
     p.add_argument("--isa", help="force a kernel set: avx512, avx2, neon or scalar")
     p.add_argument("--per-layer", action="store_true", help="also time every engine step")
-    p.add_argument("--iterations", type=int, help="timed runs (default: as many as fit in --seconds, at least 10)")
+    p.add_argument("--iterations", type=int, help="timed runs (default: runs until --seconds of them, at least 10)")
     p.add_argument("--seconds", type=float, default=2.0, help="time budget for the timed runs (default 2)")
     p.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -46,24 +46,28 @@ MIN_ITERATIONS = 10
 MAX_ITERATIONS = 100_000
 
 
-def _iterations(args, one_run_seconds):
-    if args.iterations is not None:
-        return args.iterations
-    if one_run_seconds <= 0:
-        return MAX_ITERATIONS
-    return int(min(MAX_ITERATIONS, max(MIN_ITERATIONS, math.ceil(args.seconds / one_run_seconds))))
-
-
-def latency(model, x, iterations, show_progress=True, desc="runs"):
-    """Seconds of each of `iterations` timed predict() calls."""
-    times = np.empty(iterations)
-    with progress(iterations, show_progress, unit="run", desc=desc) as bar:
-        for i in range(iterations):
+def latency(model, x, iterations=None, seconds=2.0, show_progress=True, desc="runs"):
+    """Seconds of each timed predict() call: exactly `iterations` calls when given, else calls
+    until `seconds` of them have run (at least MIN_ITERATIONS, at most MAX_ITERATIONS). The
+    budget is checked against the clock as the runs go, not estimated from the warm-up, whose
+    first runs are slower and made the estimate fall short."""
+    times = []
+    total = iterations if iterations is not None else None
+    spent = 0.0
+    with progress(total, show_progress, unit="run", desc=desc) as bar:
+        while True:
+            if iterations is not None:
+                if len(times) >= iterations:
+                    break
+            elif (spent >= seconds and len(times) >= MIN_ITERATIONS) or len(times) >= MAX_ITERATIONS:
+                break
             t0 = time.perf_counter()
             model.predict(x)
-            times[i] = time.perf_counter() - t0
+            dt = time.perf_counter() - t0
+            times.append(dt)
+            spent += dt
             bar.update(1)
-    return times
+    return np.asarray(times)
 
 
 def per_layer(model, x, repeats, show_progress=True):
@@ -89,14 +93,11 @@ def per_layer(model, x, repeats, show_progress=True):
 
 def benchmark(model, batch=1, iterations=None, seconds=2.0, warmup=3, layers=False, show_progress=True):
     """The numbers `irnet-infer bench` prints, as a dict."""
-    args = argparse.Namespace(iterations=iterations, seconds=seconds)
     x = np.random.default_rng(0).standard_normal((batch,) + tuple(model.input_shape)).astype(np.float32)
-    t0 = time.perf_counter()
     for _ in range(max(1, warmup)):
         model.predict(x)
-    one = (time.perf_counter() - t0) / max(1, warmup)
-    n = _iterations(args, one)
-    times = latency(model, x, n, show_progress)
+    times = latency(model, x, iterations, seconds, show_progress)
+    n = len(times)
     steps = model.steps()
     macs = sum(s["binary_macs"] + s["float_macs"] for s in steps)
     binary = sum(s["binary_macs"] for s in steps)
@@ -145,8 +146,8 @@ def format_result(r: dict) -> str:
 
 
 def run(args):
-    import os
     from irnet_infer.model import Model
+    from irnet_infer.paths import require_file
     if args.batch < 1:
         raise ValueError(f"--batch must be >= 1, got {args.batch}")
     if args.iterations is not None and args.iterations < 1:
@@ -155,8 +156,7 @@ def run(args):
         raise ValueError(f"--warmup must be >= 0, got {args.warmup}")
     if not args.seconds > 0:
         raise ValueError(f"--seconds must be > 0, got {args.seconds}")
-    if not os.path.isfile(args.model):
-        raise FileNotFoundError(f"model file {args.model!r} does not exist")
+    require_file(args.model, "model file")
     model = Model(args.model, num_threads=args.threads, isa=args.isa)
     r = benchmark(model, args.batch, args.iterations, args.seconds, args.warmup, args.per_layer,
                   not args.no_progress)

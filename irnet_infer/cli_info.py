@@ -110,8 +110,6 @@ def model_info(path) -> dict:
     """{"layers": [...], "totals": {...}} for an .irb file; IrbFormatError on a bad file."""
     from irnet_infer.format import read_irb
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"model file {path!r} does not exist")
     f = read_irb(path)
     rows = layer_rows(f)
     file_bytes = os.path.getsize(path)

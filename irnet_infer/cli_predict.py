@@ -3,16 +3,19 @@
 Images are preprocessed with the model file's own settings (resize, crop, normalize). A `.npy`
 file holds either a float32 network input, (C, H, W) or (N, C, H, W), taken as is, or uint8
 (H, W, C) / (N, H, W, C) images. Probabilities are the softmax of the logits, or their exp
-when the network already ends in log_softmax.
+when the network already ends in log_softmax (Model.classify). Every image is tried: results
+print as they come, each failure prints one error line, and the exit status is 1 if any failed.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
+import sys
 
 import numpy as np
 
+from irnet_infer.classify import class_name, ranked
+from irnet_infer.paths import describe_os_error, require_file
 from irnet_infer.progress import progress
 
 EPILOG = """examples:
@@ -37,25 +40,9 @@ def add_parser(subparsers):
     return p
 
 
-def ends_in_log_softmax(graph: dict) -> bool:
-    out = graph["outputs"][0]
-    return any(op["type"] == "log_softmax" and out in op["outputs"] for op in graph["ops"])
-
-
-def probabilities(logits: np.ndarray, log_softmax: bool) -> np.ndarray:
-    """(N, C) float64 probabilities from the network output."""
-    z = np.asarray(logits, dtype=np.float64)
-    if log_softmax:
-        return np.exp(z)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def _inputs(path: str):
     """(label, input for Model.predict) pairs for one IMAGE argument."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"image {path!r} does not exist")
+    require_file(path, "image")
     if path.lower().endswith(".npy"):
         try:
             a = np.load(path, allow_pickle=False)
@@ -68,46 +55,76 @@ def _inputs(path: str):
     return [(path, path)]
 
 
-def predict(model, images, top=5, show_progress=True) -> list[dict]:
-    """[{"image", "top": [{"index", "class", "probability"}, ...]}] per image."""
-    log_softmax = ends_in_log_softmax(model.graph)
-    items = [item for path in images for item in _inputs(path)]
+def _one_line(label: str, e: Exception) -> str:
+    """`label: reason`, naming the file once (image readers already name it)."""
+    msg = describe_os_error(e) if isinstance(e, OSError) else str(e)
+    return msg if repr(label) in msg or label in msg else f"{label}: {msg}"
+
+
+def predict(model, images, top=5, show_progress=True, on_result=None, on_error=None) -> list[dict]:
+    """Classifies every image; one unreadable or unfit image does not stop the others.
+    Returns [{"image", "top": [{"index", "class", "probability"}, ...]} or {"image", "error"}]
+    in argument order; `on_result(dict)` / `on_error(dict)` are called as each one finishes."""
     results = []
+
+    def failed(label, e):
+        r = {"image": label, "error": _one_line(label, e)}
+        results.append(r)
+        if on_error:
+            on_error(r)
+
+    items = []
+    for path in images:
+        try:
+            items += _inputs(path)
+        except (ValueError, OSError) as e:
+            items.append((path, e))
     with progress(len(items), show_progress and len(items) > 1) as bar:
         for label, x in items:
-            try:
-                logits = model.predict(x)
-            except TypeError as e:
-                raise ValueError(f"{label}: {e}") from None
-            except ValueError as e:
-                raise ValueError(f"{label}: {e}") from None
-            p = probabilities(np.atleast_2d(logits), log_softmax)[0]
-            order = np.argsort(-p, kind="stable")[:max(1, top)]
-            names = model.classes
-            results.append({"image": label, "top": [
-                {"index": int(i), "class": names[i] if names else f"class {int(i)}",
-                 "probability": float(p[i])} for i in order]})
             bar.update(1)
+            if isinstance(x, Exception):
+                failed(label, x)
+                continue
+            try:
+                p = model.probabilities(x)
+            except (ValueError, TypeError, OSError, ImportError) as e:
+                failed(label, e)
+                continue
+            row = np.atleast_2d(p)[0]
+            r = {"image": label, "top": [
+                {"index": int(i), "class": class_name(model.classes, int(i)), "probability": float(row[i])}
+                for i in ranked(row, max(1, top))]}
+            results.append(r)
+            if on_result:
+                on_result(r)
     return results
+
+
+def _print_text(r):
+    print(r["image"])
+    width = max(len(t["class"]) for t in r["top"])
+    for t in r["top"]:
+        print(f"  {t['class']:<{width}}  {t['probability']:8.4%}")
+    sys.stdout.flush()
+
+
+def _print_error(r):
+    print(f"error: {r['error']}", file=sys.stderr, flush=True)
 
 
 def run(args):
     from irnet_infer.model import Model
     if args.top < 1:
         raise ValueError(f"--top must be >= 1, got {args.top}")
-    for path in args.images:  # fail on a missing image before the model loads
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"image {path!r} does not exist")
-    if not os.path.isfile(args.model):
-        raise FileNotFoundError(f"model file {args.model!r} does not exist")
     model = Model(args.model, num_threads=args.threads, isa=args.isa)
-    results = predict(model, args.images, args.top, not args.no_progress)
+    # Text results print as they come, so a bar would only interleave with them.
+    results = predict(model, args.images, args.top, args.json and not args.no_progress,
+                      on_result=None if args.json else _print_text, on_error=_print_error)
     if args.json:
         print(json.dumps(results, indent=2))
-        return 0
-    for r in results:
-        print(r["image"])
-        width = max(len(t["class"]) for t in r["top"])
-        for t in r["top"]:
-            print(f"  {t['class']:<{width}}  {t['probability']:8.4%}")
+    failures = sum("error" in r for r in results)
+    if failures:
+        if len(results) > 1:
+            print(f"error: {failures} of {len(results)} images failed", file=sys.stderr)
+        return 1
     return 0

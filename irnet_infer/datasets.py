@@ -14,6 +14,7 @@ import pickle
 
 import numpy as np
 
+from irnet_infer.paths import require_dir, require_file
 from irnet_infer.preprocess import load_image, preprocess_image
 
 DIGITS_CLASSES = [str(i) for i in range(10)]
@@ -76,7 +77,8 @@ def load_digits_split(input_size=(3, 32, 32), test_fraction=DIGITS_TEST_FRACTION
 
 def _unpickle(path: str) -> dict:
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"CIFAR-10 file {path!r} is missing (expected the python-pickle "
+        require_file(path, "CIFAR-10 file")  # the usual wording for a directory
+        raise FileNotFoundError(f"CIFAR-10 file {path!r} does not exist (expected the python-pickle "
                                 "batches data_batch_1..5, test_batch, batches.meta)")
     try:
         with open(path, "rb") as f:
@@ -113,8 +115,7 @@ def read_cifar10_batch(path: str) -> tuple[np.ndarray, np.ndarray]:
 
 def read_cifar10(root: str, split: str) -> tuple[np.ndarray, np.ndarray, list]:
     """split 'train' (data_batch_1..5) or 'test' (test_batch) -> (images, labels, classes)."""
-    if not os.path.isdir(root):
-        raise FileNotFoundError(f"CIFAR-10 directory {root!r} does not exist")
+    require_dir(root, "CIFAR-10 directory")
     meta = _unpickle(os.path.join(root, "batches.meta"))
     names = _key(meta, "label_names", os.path.join(root, "batches.meta"))
     classes = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
@@ -144,6 +145,7 @@ def list_image_folder(root: str, split: str, classes: list | None = None) -> tup
     subfolder names of root/train unless given (so val labels use train's numbering)."""
     base = os.path.join(root, split)
     if not os.path.isdir(base):
+        require_dir(root, "image folder")
         raise FileNotFoundError(f"image folder {base!r} does not exist (expected "
                                 f"{root}/train/<class>/... and {root}/val/<class>/...)")
     if classes is None:

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from irnet_infer.paths import require_file
+
 FORMAT = "irb"
 FORMAT_VERSION = 1
 
@@ -61,7 +63,7 @@ def content_hash(tensors: dict[str, np.ndarray]) -> str:
 def write_irb(path: str | os.PathLike, graph: dict, tensors: dict[str, np.ndarray], preprocess: dict,
               classes: list[str] | None = None, producer: dict | None = None) -> None:
     """Write a model file. Tensors must be float32, uint64 or int8 numpy arrays."""
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save
 
     clean = {}
     for name, t in tensors.items():
@@ -80,15 +82,17 @@ def write_irb(path: str | os.PathLike, graph: dict, tensors: dict[str, np.ndarra
     if classes is not None:
         metadata["classes"] = json.dumps(list(classes))
     validate(IrbFile(graph, clean, preprocess, classes, producer or {}))
-    save_file(clean, os.fspath(path), metadata=metadata)
+    data = save(clean, metadata=metadata)
+    # Written with open(), not safetensors' save_file (which creates files 0600), so the file
+    # gets the umask's permissions like any other: a model shared with a service account works.
+    with open(os.fspath(path), "wb") as f:
+        f.write(data)
 
 
 def read_irb(path: str | os.PathLike) -> IrbFile:
     """Read and check a model file. Missing or unreadable files raise the usual OSError
     (FileNotFoundError, IsADirectoryError, PermissionError); bad contents raise IrbFormatError."""
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"{path!r} is a directory, not an .irb model file")
+    path = require_file(path, "model file")
     with open(path, "rb") as f:
         data = f.read()
     return parse_irb(data, name=path)

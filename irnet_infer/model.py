@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from irnet_infer import _engine
+from irnet_infer.classify import class_name, ends_in_log_softmax, probabilities, ranked
 from irnet_infer.format import IrbFormatError, read_irb
 from irnet_infer.preprocess import load_image, pil_to_array, preprocess_image
 
@@ -100,7 +101,9 @@ class Model:
         return self._engine.isa
 
     def predict(self, x: Any) -> np.ndarray:
-        """Run the network.
+        """Run the network and return its outputs, as the PyTorch model's forward does (logits,
+        or log-probabilities for a network ending in log_softmax; `classify` gives classes and
+        probabilities).
 
         `x` is a float array (N, C, H, W) or (C, H, W) taken as the network input as is; or a
         uint8 (H, W, C) image, a PIL image, or an image path, preprocessed with the file's
@@ -109,6 +112,28 @@ class Model:
         batch, unbatched = self._to_batch(x)
         out = self._engine.run(batch)
         return out[0] if unbatched else out
+
+    def probabilities(self, x: Any) -> np.ndarray:
+        """Class probabilities for `x` (any input `predict` takes): float64 (N, classes), or
+        (classes,) for one unbatched input. The softmax of the outputs, or their exp when the
+        network ends in log_softmax (read from the file's graph)."""
+        out = self.predict(x)
+        if out.ndim not in (1, 2) or len(self.output_shape) != 1:
+            raise ValueError(f"the model's output {self.output_shape} is not a vector of class scores")
+        p = probabilities(np.atleast_2d(out), ends_in_log_softmax(self.graph))
+        return p[0] if out.ndim == 1 else p
+
+    def classify(self, x: Any, top: int = 5) -> list:
+        """The `top` most probable classes as (class name, probability) pairs, most probable
+        first: a list of pairs for one image (a path, a PIL image, a uint8 (H, W, C) array or a
+        float (C, H, W) input), a list of such lists for a batch. Classes without names in the
+        file are called "class <index>"."""
+        if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
+            raise ValueError(f"top must be an int >= 1, got {top!r}")
+        p = self.probabilities(x)
+        rows = [[(class_name(self.classes, int(i)), float(row[i])) for i in ranked(row, int(top))]
+                for row in np.atleast_2d(p)]
+        return rows[0] if p.ndim == 1 else rows
 
     def run_debug(self, x: Any) -> dict[str, np.ndarray]:
         """Every tensor the engine computes, by graph name, in PyTorch layout (N, C, H, W) or
@@ -148,6 +173,14 @@ class Model:
 
     # -- input handling -------------------------------------------------------------------------
 
+    def _check_image_layout(self, image: np.ndarray) -> None:
+        """A uint8 array in (C, H, W) layout would be read as a tall, narrow image with H
+        channels; say what the layout should be instead."""
+        c = self.input_shape[0]
+        if image.shape[0] == c and image.shape[2] not in (1, 3, 4):
+            raise ValueError(f"uint8 images are (H, W, C); got shape {image.shape}, which looks "
+                             f"like (C, H, W): pass image.transpose(1, 2, 0)")
+
     def _estimate_bytes_per_sample(self) -> int:
         c, h, w = self.input_shape
         biggest = c * h * w
@@ -170,21 +203,30 @@ class Model:
             raise TypeError(f"predict takes a numpy array, a PIL image or an image path, got {type(x).__name__}")
         if x.dtype == np.uint8:
             if x.ndim == 3:
+                self._check_image_layout(x)
                 return preprocess_image(x, self.preprocess_settings)[None], True
             if x.ndim == 4:
                 if x.shape[0] == 0:
                     raise ValueError("empty batch: the input has 0 images")
+                self._check_image_layout(x[0])
                 return np.stack([preprocess_image(i, self.preprocess_settings) for i in x]), False
             raise ValueError(f"a uint8 input must be an (H, W, C) image or (N, H, W, C) images, got shape {x.shape}")
         if x.dtype.kind != "f":
             raise TypeError(f"unsupported input dtype {x.dtype}: use float32 (network input) or uint8 (images)")
+        given = x.shape  # errors name the shape the caller passed, not the batched view
         unbatched = x.ndim == 3
         if unbatched:
             x = x[None]
         if x.ndim != 4:
-            raise ValueError(f"input must be (N, C, H, W) or (C, H, W), got shape {x.shape}")
+            raise ValueError(f"input must be (N, C, H, W) or (C, H, W), got shape {given}")
         if tuple(x.shape[1:]) != self.input_shape:
-            raise ValueError(f"input must be (N, {', '.join(map(str, self.input_shape))}), got shape {x.shape}")
+            c, h, w = self.input_shape
+            want = f"({c}, {h}, {w}) or (N, {c}, {h}, {w})"
+            hint = ""
+            if x.shape[-1] == c and x.shape[1] != c:
+                hint = ("; it looks like (H, W, C): a float array is the network input in "
+                        "(C, H, W) layout (transpose it), an image is given as uint8 (H, W, C)")
+            raise ValueError(f"input must be {want}, got shape {given}{hint}")
         if x.shape[0] == 0:
             raise ValueError("empty batch: the input has 0 samples")
         if x.shape[0] * self._arena_bytes_per_sample > self.max_batch_bytes:

@@ -8,20 +8,23 @@ from typing import Any
 
 import numpy as np
 
+from irnet_infer.paths import require_file
+
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
     """An image file as a uint8 (H, W, 3) RGB array."""
     try:
-        from PIL import Image
+        from PIL import Image, UnidentifiedImageError
     except ImportError:
         raise ImportError("reading image files needs Pillow: pip install pillow "
                           "(or pass a uint8 (H, W, C) array)") from None
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"image {path!r} does not exist")
+    path = require_file(path, "image")
     try:
         with Image.open(path) as im:
             return np.asarray(im.convert("RGB"))
+    except UnidentifiedImageError:
+        # Pillow's own message repeats the file name; say it once.
+        raise ValueError(f"cannot read image {path!r}: not an image format Pillow reads") from None
     except OSError as e:
         raise ValueError(f"cannot read image {path!r}: {e}") from None
 

@@ -1,5 +1,7 @@
 """Progress bars for the command line: tqdm when it is installed and wanted, else a silent
-stand-in, so callers never check for None (tqdm is optional at run time)."""
+stand-in, so callers never check for None (tqdm is optional at run time). Bars are drawn only
+on a terminal: written to a log file, tqdm's carriage-return redraws pile up into one line of
+thousands of characters."""
 from __future__ import annotations
 
 import contextlib
@@ -20,7 +22,8 @@ def progress(total, enabled=True, unit="img", desc=None):
     if enabled:
         try:
             from tqdm import tqdm
-            bar = tqdm(total=total, unit=unit, desc=desc, leave=False, dynamic_ncols=True)
+            # disable=None: off when stderr is not a terminal.
+            bar = tqdm(total=total, unit=unit, desc=desc, leave=False, dynamic_ncols=True, disable=None)
         except ImportError:
             pass
     try:

@@ -10,7 +10,7 @@ import pytest
 from irnet_infer import __main__ as cli
 from irnet_infer import Model
 from irnet_infer.cli_info import infer_shapes, model_info
-from irnet_infer.cli_predict import probabilities
+from irnet_infer.classify import probabilities
 
 CLASSES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
@@ -85,7 +85,7 @@ def test_probabilities_softmax_and_log_softmax():
 
 def test_predict_uses_exp_when_model_ends_in_log_softmax(vgg_path, tmp_path, capsys):
     m = Model(vgg_path)
-    from irnet_infer.cli_predict import ends_in_log_softmax
+    from irnet_infer.classify import ends_in_log_softmax
     x = np.random.default_rng(2).standard_normal((3, 32, 32)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     code, out, _ = run_cli(capsys, "predict", vgg_path, tmp_path / "x.npy", "--json", "--top", 10)
@@ -189,3 +189,109 @@ def test_module_entry_point_and_no_torch(model_path):
     assert r.returncode == 0, r.stderr
     r = subprocess.run([sys.executable, "-m", "irnet_infer", "--help"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "bench" in r.stdout and "predict" in r.stdout
+
+
+# -- predict with several images: each result, each failure, non-zero at the end ----------------
+
+def test_predict_reports_each_image_and_fails_at_the_end(model_path, tmp_path, capsys):
+    Image = pytest.importorskip("PIL.Image")
+    rng = np.random.default_rng(3)
+    good = []
+    for i in range(2):
+        good.append(tmp_path / f"good{i}.png")
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(good[-1])
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    missing = tmp_path / "missing.png"
+    code, out, err = run_cli(capsys, "predict", model_path, good[0], text, missing, good[1])
+    assert code == 1
+    m = Model(model_path)
+    for path in good:  # the good images still get their results, as Model.classify gives them
+        assert str(path) in out
+        name, p = m.classify(str(path), top=1)[0]
+        assert f"{name}" in out and f"{p:8.4%}".strip() in out
+    lines = err.strip().splitlines()
+    assert len(lines) == 3 and lines[-1] == "error: 2 of 4 images failed"
+    assert lines[0].startswith("error: ") and lines[0].count(str(text)) == 1
+    assert lines[1].startswith("error: ") and lines[1].count(str(missing)) == 1
+    assert "does not exist" in lines[1]
+    code, out, err = run_cli(capsys, "predict", model_path, good[0], text, "--json")
+    results = json.loads(out)
+    assert code == 1 and "top" in results[0] and results[1]["image"] == str(text)
+    assert results[1]["error"].count(str(text)) == 1
+
+
+# -- path errors: one wording in every command -------------------------------------------------
+
+@pytest.mark.parametrize("command", [["info"], ["bench", "--iterations", "1"], ["eval", "--data", "digits"],
+                                     ["predict", "IMAGE"]])
+def test_path_errors_have_one_wording(command, model_path, tmp_path, capsys):
+    def argv(model):
+        rest = [model_path if a == "IMAGE" else a for a in command[1:]]
+        return [command[0], model] + rest
+    code, _, err = run_cli(capsys, *argv(str(tmp_path / "nope.irb")))
+    assert code == 2 and err == f"error: model file {str(tmp_path / 'nope.irb')!r} does not exist\n"
+    code, _, err = run_cli(capsys, *argv(str(tmp_path)))
+    assert code == 2 and err == f"error: model file {str(tmp_path)!r} is a directory, not a file\n"
+
+
+def test_image_path_errors(model_path, tmp_path, capsys):
+    code, _, err = run_cli(capsys, "predict", model_path, tmp_path)
+    assert code == 1 and err == f"error: image {str(tmp_path)!r} is a directory, not a file\n"
+    with pytest.raises(IsADirectoryError, match="is a directory, not a file"):
+        Model(model_path).predict(str(tmp_path))
+
+
+def test_system_errors_are_reworded():
+    from irnet_infer.paths import describe_os_error
+    try:
+        open("/nonexistent/dir/x.irb")
+    except OSError as e:
+        assert describe_os_error(e) == "'/nonexistent/dir/x.irb' does not exist"
+    assert "[Errno" not in describe_os_error(PermissionError(13, "Permission denied", "m.irb"))
+
+
+# -- .irb files follow the umask -------------------------------------------------------------------
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_irb_written_with_umask_permissions(model_path, tmp_path, umask):
+    import os
+    import stat
+    from irnet_infer.format import read_irb, write_irb
+    f = read_irb(model_path)
+    old = os.umask(umask)
+    try:
+        out = tmp_path / "copy.irb"
+        write_irb(out, f.graph, f.tensors, f.preprocess, f.classes, f.producer)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o666 & ~umask
+    np.testing.assert_array_equal(Model(str(out)).predict(np.zeros((3, 32, 32), np.float32)),
+                                  Model(model_path).predict(np.zeros((3, 32, 32), np.float32)))
+
+
+# -- bench runs for the time asked, inputs are reported as passed -------------------------------
+
+def test_bench_runs_for_the_seconds_asked(model_path):
+    from irnet_infer.cli_bench import MIN_ITERATIONS, benchmark
+    r = benchmark(Model(model_path, num_threads=1), seconds=0.5, show_progress=False)
+    # The timed runs add up to at least the budget (the loop watches the clock).
+    assert r["iterations"] * r["latency_ms"]["mean"] / 1e3 >= 0.5
+    assert r["iterations"] >= MIN_ITERATIONS
+    r = benchmark(Model(model_path, num_threads=1), iterations=4, show_progress=False)
+    assert r["iterations"] == 4
+
+
+def test_input_errors_name_the_shape_passed_and_the_layout(model_path):
+    m = Model(model_path)
+    with pytest.raises(ValueError) as e:
+        m.predict(np.zeros((32, 32, 3), np.float32))
+    assert "got shape (32, 32, 3)" in str(e.value) and "(H, W, C)" in str(e.value)
+    with pytest.raises(ValueError) as e:
+        m.predict(np.zeros((2, 32, 32, 3), np.float32))
+    assert "got shape (2, 32, 32, 3)" in str(e.value)
+    with pytest.raises(ValueError, match=r"looks like \(C, H, W\).*transpose\(1, 2, 0\)"):
+        m.predict(np.zeros((3, 40, 50), np.uint8))
+    with pytest.raises(ValueError, match=r"looks like \(C, H, W\)"):
+        m.predict(np.zeros((2, 3, 40, 50), np.uint8))
+    assert m.predict(np.zeros((40, 50, 3), np.uint8)).shape == (10,)  # HWC still fine
