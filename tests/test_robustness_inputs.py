@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import numpy as np
@@ -39,7 +40,9 @@ def test_wrong_ndim(model, shape):
 
 @pytest.mark.parametrize("shape", [(2, 4, 8, 8), (2, 1, 8, 8), (2, 3, 8, 9), (2, 3, 16, 16), (3, 7, 8)])
 def test_wrong_channels_or_spatial_size(model, shape):
-    with pytest.raises(ValueError, match=r"input must be \(N, 3, 8, 8\), got shape"):
+    # The message names the shape as passed (not with a batch axis added).
+    with pytest.raises(ValueError, match=r"input must be \(3, 8, 8\) or \(N, 3, 8, 8\), got shape "
+                       + re.escape(str(shape))):
         model.predict(x_of(*shape))
 
 
