@@ -28,6 +28,20 @@ def thread_counts():
     return [1] if n == 1 else [1, n]
 
 
+NEEDS = ("the benchmarks compare with PyTorch and need torch and pytest-benchmark: "
+         "pip install -e '.[bench]' (CPU-only torch: see the README)")
+
+
+def pytest_configure(config):
+    # Without torch every benchmark would be skipped and the run would pass with nothing
+    # measured; say what to install instead, in one line, and fail.
+    try:
+        import pytest_benchmark  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError:
+        raise pytest.UsageError(NEEDS) from None
+
+
 @pytest.fixture(scope="session")
 def collector():
     return _COLLECTOR

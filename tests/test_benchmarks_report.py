@@ -80,3 +80,17 @@ def test_plain_pytest_does_not_collect_benchmarks():
     tomllib = pytest.importorskip("tomllib")
     cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert cfg["tool"]["pytest"]["ini_options"]["testpaths"] == ["tests"]
+
+
+def test_benchmarks_without_torch_fail_saying_what_to_install(tmp_path):
+    import os
+    import subprocess
+    # A `torch` package that cannot be imported stands in for a machine without torch.
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "__init__.py").write_text("raise ImportError('No module named torch')\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
+    r = subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "--benchmark-only", "-q", "-p",
+                        "no:cacheprovider"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    out = (r.stdout + r.stderr).strip()
+    assert r.returncode != 0, out
+    assert out.count("\n") == 0 and "pip install" in out and "torch" in out, out
