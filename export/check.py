@@ -55,8 +55,12 @@ def check_file(path, model, input_size, batch=8, seed=0):
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, *input_size, generator=gen)
     _, reference = reference_forward(model, x, capture=True)
-    engine = irnet_infer.Model(path).run_debug(x.numpy())
-    return compare(reference, engine, graph_output_name(path))
+    m = irnet_infer.Model(path)
+    # The reference names tensors by fx node; report both sides by the op names of the file
+    # (the names `irnet-infer info` and run_debug show).
+    names = m.tensor_op_names()
+    reference = {names[t]: v for t, v in reference.items() if t in names}
+    return compare(reference, m.run_debug(x.numpy()), names[graph_output_name(path)])
 
 
 def format_report(report):

@@ -1,6 +1,8 @@
 """Turns a traced model into the `.irb` graph (docs/FORMAT.md): one op per fx node.
 
-Tensor names are fx node names; an op's `name` is its module path (or function name).
+Tensor names are fx node names; an op's `name` is its module path (or enclosing module path +
+function name), made unique with a suffix (`layer1.0.add`, `layer1.0.add_1`): it is the one
+name `irnet-infer info`, `Model.steps`/`run_debug` and `convert --check` all show.
 The model is run once on an example input so every node has a concrete value: non-tensor
 values (`x.size()[3]`, ...) are folded into attributes, and shapes decide what a
 view/reshape means."""
@@ -96,6 +98,7 @@ class GraphBuilder:
         self.modules = dict(gm.named_modules())
         self.alias = {}   # node name -> tensor name, for no-op nodes (identity, dropout, ...)
         self.ops = []
+        self.op_names = set()
         self.tensors = {}
         self.input_name = None
         self.output_name = None
@@ -118,7 +121,17 @@ class GraphBuilder:
         self.tensors[name] = array
         return name
 
+    def unique_name(self, name):
+        """`name`, or `name_1`, `name_2`, ... when a block calls the same function twice."""
+        candidate, i = name, 0
+        while candidate in self.op_names:
+            i += 1
+            candidate = f"{name}_{i}"
+        self.op_names.add(candidate)
+        return candidate
+
     def emit(self, op_type, name, node, inputs, attrs=None, params=None):
+        name = self.unique_name(name)
         param_names = {role: self.add_param(name, node, role, arr)
                        for role, arr in (params or {}).items() if arr is not None}
         self.ops.append({"type": op_type, "name": name, "inputs": inputs,

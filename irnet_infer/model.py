@@ -136,11 +136,26 @@ class Model:
         return rows[0] if p.ndim == 1 else rows
 
     def run_debug(self, x: Any) -> dict[str, np.ndarray]:
-        """Every tensor the engine computes, by graph name, in PyTorch layout (N, C, H, W) or
-        (N, F). A batch_norm folded into the convolution before it has no tensor of its own:
-        the convolution's output carries the batch_norm's name."""
+        """Every tensor the engine computes, in PyTorch layout (N, C, H, W) or (N, F), by the
+        name of the graph op that writes it (the names of `irnet-infer info` and `convert
+        --check`), in graph order. Ops the engine fuses into one step (a convolution with its
+        batch_norm, activation, residual add) leave one tensor, named after the last of them."""
         batch, _ = self._to_batch(x)
-        return dict(self._engine.run_debug(batch))
+        tensors = dict(self._engine.run_debug(batch))
+        return {name: tensors[t] for t, name in self.tensor_op_names().items() if t in tensors}
+
+    def tensor_op_names(self) -> dict[str, str]:
+        """{tensor name in the graph: name of the op that writes it}, in graph order; a tensor
+        no op writes (the input) keeps its own name, as does one whose op name is not unique
+        (files written before op names were made unique)."""
+        counts: dict[str, int] = {}
+        for op in self.graph["ops"]:
+            counts[op["name"]] = counts.get(op["name"], 0) + 1
+        names = {i["name"]: i["name"] for i in self.graph["inputs"]}
+        for op in self.graph["ops"]:
+            for t in op["outputs"]:
+                names[t] = op["name"] if counts[op["name"]] == 1 else t
+        return names
 
     def profile(self, x: Any) -> list[dict]:
         """Seconds spent in each engine step for one run, with the step's description."""

@@ -295,3 +295,35 @@ def test_input_errors_name_the_shape_passed_and_the_layout(model_path):
     with pytest.raises(ValueError, match=r"looks like \(C, H, W\)"):
         m.predict(np.zeros((2, 3, 40, 50), np.uint8))
     assert m.predict(np.zeros((40, 50, 3), np.uint8)).shape == (10,)  # HWC still fine
+
+
+# -- one naming of layers across info, steps, run_debug and convert --check ----------------------
+
+def test_layer_names_match_across_info_run_debug_and_check(tmp_path):
+    torch = pytest.importorskip("torch")
+    from export.check import check_file
+    from export.convert import convert
+    from export.models import create_model
+    from export.reference import reference_forward
+    torch.manual_seed(0)
+    net = create_model("resnet20").eval()
+    path = str(tmp_path / "r20.irb")
+    convert(net, path, arch="resnet20")
+    info = [r["name"] for r in model_info(path)["layers"]]
+    assert len(info) == len(set(info))  # a block's two adds are two names
+    assert "layer1.0.add" in info and "layer1.0.add_1" in info
+    m = Model(path)
+    x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    debug = m.run_debug(x)
+    assert set(debug) <= set(info) | {"x"} and len(debug) > 10
+    assert all(s["name"] in info for s in m.steps())
+    report = check_file(path, net, (3, 32, 32))
+    assert report["ok"] and {r["name"] for r in report["layers"]} <= set(info) | {"x"}
+    # The names point at the same tensors: run_debug's value under a name is the reference's
+    # value of the op that info lists under that name.
+    _, ref = reference_forward(net, torch.from_numpy(x), capture=True)
+    graph_ops = {op["name"]: op for op in m.graph["ops"]}
+    for name, got in debug.items():
+        if name in graph_ops:
+            want = ref[graph_ops[name]["outputs"][0]].numpy()
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())

@@ -61,6 +61,8 @@ def first_flip_is_on_boundary(model, engine, chunk, row):
     reference values within REL_TOL x max|tensor| of zero. The whole chunk is run because
     PyTorch's float conv may pick a different algorithm (and rounding) for another batch size."""
     _, ref = reference_forward(model, chunk, capture=True)
+    names = engine.tensor_op_names()
+    ref = {names[t]: v for t, v in ref.items() if t in names}
     got = engine.run_debug(chunk.numpy())
     for name, r in ref.items():
         if name not in got:
@@ -131,7 +133,8 @@ def test_vgg_small_passes_sign_bits_between_binary_convs(converted):
     # runs. The last pool's output is floats again, for the classifier.
     x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
     debug = engine.run_debug(x)
-    pools = [s["output"] for s in steps if s["type"] == "max_pool2d"]
-    hidden = [s["output"] for s in steps if s["type"] == "bconv2d"] + pools[:2]
+    names = engine.tensor_op_names()
+    pools = [names[s["output"]] for s in steps if s["type"] == "max_pool2d"]
+    hidden = [names[s["output"]] for s in steps if s["type"] == "bconv2d"] + pools[:2]
     assert not set(hidden) & set(debug) and pools[2] in debug
-    np.testing.assert_array_equal(debug[steps[-1]["output"]], engine.predict(x))
+    np.testing.assert_array_equal(debug[names[steps[-1]["output"]]], engine.predict(x))
