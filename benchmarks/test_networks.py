@@ -18,23 +18,6 @@ def _cases():
             for threads in thread_counts() for net in NETWORKS for impl in ("torch", "float_twin", "engine")]
 
 
-def float_twin(model):
-    """A copy of `model` with each IRConv2d replaced by an nn.Conv2d holding the same weights."""
-    import copy
-
-    import torch.nn as nn
-    from export.irnet import IRConv2d
-    twin = copy.deepcopy(model)
-    for name, module in list(twin.named_modules()):
-        for child_name, child in list(module.named_children()):
-            if isinstance(child, IRConv2d):
-                conv = nn.Conv2d(child.in_channels, child.out_channels, child.kernel_size, child.stride,
-                                 child.padding, child.dilation, child.groups, child.bias is not None)
-                conv.load_state_dict(child.state_dict(), strict=False)
-                setattr(module, child_name, conv)
-    return twin.eval()
-
-
 @pytest.fixture(scope="session")
 def networks(tmp_path_factory):
     """name -> (torch model in eval mode, .irb path, MACs per image), built once."""
@@ -74,6 +57,7 @@ def test_network(benchmark, collector, torch_threads, networks, net, threads, im
     else:
         torch_threads(threads)
         xt = torch.from_numpy(x)
+        from export.float_twin import float_twin
         twin = float_twin(model) if impl == "float_twin" else model
         with torch.no_grad():
             out = benchmark(twin, xt)

@@ -105,3 +105,19 @@ def subset(dataset, n, seed=0):
         return dataset
     idx = np.random.default_rng(seed).permutation(len(dataset))[:n]
     return torch.utils.data.Subset(dataset, idx.tolist())
+
+
+def split_validation(dataset, fraction, seed=0):
+    """(train, validation): a seeded `fraction` of `dataset` held out to pick the epoch, so the
+    test split is used once, at the end, and its accuracy is not chosen by it."""
+    if not fraction:
+        return dataset, None
+    if not 0 < fraction < 1:
+        raise ValueError(f"--val-fraction must be in [0, 1), got {fraction}")
+    n = len(dataset)
+    n_val = max(1, int(round(n * fraction)))
+    if n_val >= n:
+        raise ValueError(f"--val-fraction {fraction} leaves no training samples out of {n}")
+    idx = np.random.default_rng(seed).permutation(n)
+    return (torch.utils.data.Subset(dataset, sorted(idx[n_val:].tolist())),
+            torch.utils.data.Subset(dataset, sorted(idx[:n_val].tolist())))

@@ -1,6 +1,7 @@
 """The whole job in one command: train a binary ResNet-20 on the built-in digits data (or reuse
 the checkpoint already in --out-dir), convert it to .irb, and print one report comparing the
-PyTorch model with the engine on the held-out split: accuracy, agreement, speed, size.
+PyTorch model with the engine on the test split: accuracy (also from PNG files), agreement,
+speed, size. About 3 to 10 minutes on 2 cores, nearly all of it training.
 
     python -m export.demo [--out-dir runs/demo] [--epochs 20] [--threads N] [--retrain]
 """
@@ -17,15 +18,17 @@ from irnet_infer.model import default_num_threads
 
 from . import train
 from .convert import convert, load_model
+from .float_twin import float_twin
 from .reference import reference_forward
 
 DEMO_ARCH, DEMO_DATA = "resnet20", "digits"
+PHASES = 4
 
 
 def _parser():
     p = argparse.ArgumentParser(prog="python -m export.demo", description=__doc__.split("\n")[0])
     p.add_argument("--out-dir", default=os.path.join("runs", "demo"))
-    # 20 epochs reach ~97-99% on digits in about 2 minutes on 2 cores; more helps little.
+    # 20 epochs reach ~97-99% on digits in a few minutes on 2 cores; more helps little.
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--threads", type=int, default=None, help="default: physical cores")
     p.add_argument("--retrain", action="store_true", help="train even if a checkpoint exists")
@@ -35,8 +38,28 @@ def _parser():
     return p
 
 
+class Phases:
+    """Prints `[i/N] what ...` when a phase starts and its duration when the next one does, so
+    a log never goes silent for long and says where the time went."""
+
+    def __init__(self, total):
+        self.total, self.index, self.started = total, 0, None
+
+    def start(self, what):
+        self.done()
+        self.index += 1
+        self.started = time.time()
+        print(f"[{self.index}/{self.total}] {what} ...", flush=True)
+
+    def done(self):
+        if self.started is not None:
+            print(f"      done in {time.time() - self.started:.1f}s", flush=True)
+            self.started = None
+
+
 def _reusable(path):
-    """A checkpoint from an earlier demo run (same arch and data), else None."""
+    """A checkpoint from an earlier demo run (same arch, data and preprocessing, with a test
+    accuracy from a held-out validation split), else None."""
     if not os.path.isfile(path):
         return None
     try:
@@ -44,7 +67,9 @@ def _reusable(path):
     except Exception:
         return None  # unreadable: train again rather than fail
     opts = ckpt.get("options") or {}
-    if ckpt.get("arch") != DEMO_ARCH or opts.get("data") != DEMO_DATA:
+    pre = ckpt.get("preprocess") or {}
+    if (ckpt.get("arch") != DEMO_ARCH or opts.get("data") != DEMO_DATA or "test_accuracy" not in ckpt
+            or pre != datasets.digits_preprocess(pre.get("input_size", (3, 32, 32)))):
         return None
     return ckpt
 
@@ -53,24 +78,40 @@ def _top1(logits, y):
     return float((np.asarray(logits).argmax(1) == y).mean())
 
 
-def time_side_by_side(torch_model, engine, x, n):
-    """Median ms per image at batch 1 for torch and the engine, alternating image by image so
-    both see the same machine load; the first few runs are warm-up and not counted."""
-    torch_ms, engine_ms = [], []
-    n = min(n, len(x))
-    with torch.no_grad():
-        for i in range(-5, n):
-            xi = x[i % len(x)][None]
-            ti = torch.from_numpy(xi)
+def png_accuracy(engine, images, labels, directory):
+    """Top-1 of the engine on the test digits written as ordinary 8-bit grayscale PNG files
+    and read back by path: what a user with a picture of a digit gets."""
+    from PIL import Image
+    os.makedirs(directory, exist_ok=True)
+    correct = 0
+    for i, (image, label) in enumerate(zip(images, labels)):
+        path = os.path.join(directory, f"{i:04d}_{label}.png")
+        Image.fromarray(image[:, :, 0], mode="L").save(path)
+        correct += int(engine.predict(path).argmax() == label)
+    return correct / len(labels)
+
+
+def time_interleaved(contenders, x, n, rounds=5):
+    """{name: (median ms, [per-round median ms])} at batch 1. Every image is run by every
+    contender back to back, in an order that rotates, so all see the same machine load; the
+    first few runs are warm-up and not counted. `contenders` maps name -> callable(x1)."""
+    names = list(contenders)
+    times = {name: [] for name in names}
+    n = max(rounds, min(n, len(x)))
+    for i in range(-5, n):
+        xi = x[i % len(x)][None]
+        for j in range(len(names)):
+            name = names[(i + j) % len(names)]
             t0 = time.perf_counter()
-            torch_model(ti)
-            t1 = time.perf_counter()
-            engine.predict(xi)
-            t2 = time.perf_counter()
+            contenders[name](xi)
+            dt = (time.perf_counter() - t0) * 1e3
             if i >= 0:
-                torch_ms.append((t1 - t0) * 1e3)
-                engine_ms.append((t2 - t1) * 1e3)
-    return float(np.median(torch_ms)), float(np.median(engine_ms))
+                times[name].append(dt)
+    out = {}
+    for name, t in times.items():
+        per_round = [float(np.median(part)) for part in np.array_split(np.asarray(t), rounds)]
+        out[name] = (float(np.median(t)), per_round)
+    return out
 
 
 def float32_bytes(model):
@@ -85,18 +126,28 @@ def run(args):
     os.makedirs(args.out_dir, exist_ok=True)
     pth = os.path.join(args.out_dir, "model.pth")
     irb = os.path.join(args.out_dir, "model.irb")
+    phases = Phases(PHASES)
 
     ckpt = None if args.retrain else _reusable(pth)
     if ckpt is None:
+        phases.start(f"training binary {DEMO_ARCH} on {DEMO_DATA}, {args.epochs} epochs "
+                     f"(a few seconds to a minute each on 2 cores)")
         for stale in (pth, pth + ".last"):  # a fresh run must not resume or keep an old best
             if os.path.exists(stale):
                 os.remove(stale)
         train.run(train._parser().parse_args([
             "--arch", DEMO_ARCH, "--data", DEMO_DATA, "--epochs", str(args.epochs),
             "--out", pth, "--threads", str(threads), "--seed", str(args.seed)]))
+        ckpt = torch.load(pth, map_location="cpu", weights_only=True)
         trained = f"trained {args.epochs} epochs in {time.time() - t_start:.0f}s"
     else:
-        trained = f"reused {pth} (epoch {ckpt.get('epoch', -1) + 1})"
+        phases.start(f"reusing {pth} (--retrain to train again)")
+        trained = f"reused {pth}"
+    epochs = (ckpt.get("options") or {}).get("epochs", "?")
+    kept = (f"kept epoch {ckpt['epoch'] + 1} of {epochs}, picked on a validation split "
+            f"(val top-1 {ckpt['accuracy']:.2%})")
+
+    phases.start("converting to .irb")
     t_convert = time.time()
     convert(pth, irb)
     convert_s = time.time() - t_convert
@@ -105,29 +156,57 @@ def run(args):
     model.eval()
     data = datasets.load_digits_split(input_size)
     x, y = data["x_test"], data["y_test"]
+    phases.start(f"accuracy on the {len(y)} test images: PyTorch, reference, engine, engine from PNG files")
     xt = torch.from_numpy(x)
     with torch.no_grad():
         plain = model(xt).numpy()  # plain eval mode: torch.sign, as trained
     reference = reference_forward(model, xt).numpy()  # deployment semantics
     engine = Model(irb, num_threads=threads)
     got = engine.predict(x)
-    torch_ms, engine_ms = time_side_by_side(model, engine, x, args.timing_images)
+    png_dir = os.path.join(args.out_dir, "test_png")
+    png_top1 = png_accuracy(engine, data["images_test"], y, png_dir)
+
+    phases.start(f"timing batch 1, {threads} thread(s): IR-Net model, its float twin, engine, interleaved")
+    twin = float_twin(model)
+    with torch.no_grad():
+        timed = time_interleaved({
+            "irnet": lambda xi: model(torch.from_numpy(xi)),
+            "twin": lambda xi: twin(torch.from_numpy(xi)),
+            "engine": engine.predict,
+        }, x, args.timing_images)
+    phases.done()
+    fastest = min(("irnet", "twin"), key=lambda k: timed[k][0])
+    label = {"irnet": "IR-Net model, eval()", "twin": "float twin (plain convs)"}
+    engine_ms, engine_rounds = timed["engine"]
+    torch_ms, torch_rounds = timed[fastest]
+    ratios = [min(timed["irnet"][1][r], timed["twin"][1][r]) / engine_rounds[r]
+              for r in range(len(engine_rounds))]
+
+    def speed_line(name, text):
+        ms, per_round = timed[name]
+        return f"    {text:<30} {ms:8.3f} ms/image  (rounds {min(per_round):.3f}-{max(per_round):.3f})"
 
     irb_bytes, f32 = os.path.getsize(irb), float32_bytes(model)
+    n_timed = max(5, min(args.timing_images, len(x)))
     lines = [
+        "",
         f"irnet-infer demo: binary {DEMO_ARCH} on {DEMO_DATA} "
-        f"({len(data['y_train'])} train / {len(y)} held-out images, input {list(input_size)})",
-        f"  model            {trained}; converted in {convert_s:.1f}s -> {irb}",
-        f"  accuracy (held-out top-1)",
-        f"    PyTorch eval()               {_top1(plain, y):7.2%}",
-        f"    PyTorch reference (deploy)   {_top1(reference, y):7.2%}",
-        f"    engine                       {_top1(got, y):7.2%}",
+        f"({len(data['y_train'])} train+val / {len(y)} test images, input {list(input_size)})",
+        f"  model            {trained}; {kept}; converted in {convert_s:.1f}s -> {irb}",
+        f"  accuracy (top-1 on the {len(y)} test images, used neither for training nor to pick the epoch)",
+        f"    PyTorch eval()                      {_top1(plain, y):7.2%}",
+        f"    PyTorch reference (deploy sign)     {_top1(reference, y):7.2%}",
+        f"    engine                              {_top1(got, y):7.2%}",
+        f"    engine on 0..255 PNG files          {png_top1:7.2%}   ({png_dir}/)",
         f"    engine vs reference top-1 agreement {np.mean(got.argmax(1) == reference.argmax(1)):.2%}"
         f", max |logit diff| {np.abs(got - reference).max():.2e}",
-        f"  speed (batch 1, {threads} thread(s), median of {min(args.timing_images, len(x))}"
-        f" images, side by side)",
-        f"    PyTorch float model  {torch_ms:8.3f} ms/image",
-        f"    engine ({engine.isa:<7})     {engine_ms:8.3f} ms/image   speedup {torch_ms / engine_ms:.1f}x",
+        f"  speed (batch 1, {threads} thread(s), median of {n_timed} images each, interleaved; "
+        f"range of 5 round medians)",
+        speed_line("irnet", "PyTorch " + label["irnet"]),
+        speed_line("twin", "PyTorch " + label["twin"]),
+        speed_line("engine", f"engine ({engine.isa})"),
+        f"    engine vs the faster PyTorch ({label[fastest]}): {torch_ms / engine_ms:.1f}x "
+        f"(rounds {min(ratios):.1f}x-{max(ratios):.1f}x)",
         f"  size",
         f"    .irb file {irb_bytes / 1024:8.1f} KiB   float32 weights {f32 / 1024:8.1f} KiB"
         f"   ({f32 / irb_bytes:.1f}x smaller)",

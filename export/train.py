@@ -5,10 +5,12 @@
 
 SGD (momentum 0.9, lr 0.1, VGG-Small 0.007, weight decay 1e-4), batch 128, cosine annealing
 over the run, and the EDE (k, t) of `export.irnet.ede_schedule` set at the start of every epoch.
-Each epoch ends with an evaluation in deployment semantics (eval mode, the engine's sign rule),
-so the accuracy saved is what the converted model scores. The best epoch is saved to --out with
-everything `python -m export.convert` needs; the latest epoch, with optimizer state, to
-<out>.last for --resume. Under torchrun only rank 0 prints and saves.
+Each epoch ends with an evaluation in deployment semantics (eval mode, the engine's sign rule)
+on a validation split held out of the training data (--val-fraction), which picks the epoch to
+keep; the test split is evaluated once, at the end, on the kept epoch, so its accuracy is not
+chosen by it. The kept epoch is saved to --out with everything `python -m export.convert` needs
+(and its validation and test accuracy); the latest epoch, with optimizer state, to <out>.last
+for --resume. Under torchrun only rank 0 prints and saves.
 """
 import argparse
 import os
@@ -23,7 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 
-from .data import load_data, subset
+from .data import load_data, split_validation, subset
 from .irnet import deploy_sign, ede_schedule, set_ede
 from .models import MODELS, create_model
 
@@ -46,6 +48,9 @@ def _parser():
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--train-subset", type=int, help="train on this many samples (quick runs)")
     p.add_argument("--test-subset", type=int, help="evaluate on this many samples")
+    p.add_argument("--val-fraction", type=float, default=0.1,
+                   help="share of the training data held out to pick the epoch (default 0.1; "
+                        "0 picks it on the test split, which then overstates test accuracy)")
     p.add_argument("--max-steps", type=int, help="stop each epoch after this many steps")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--threads", type=int, help="torch CPU threads per process")
@@ -171,7 +176,8 @@ def _save(obj, path):
 
 
 def run(args):
-    """Train with parsed `args`; returns {"accuracy": best top-1, "epoch", "out"}."""
+    """Train with parsed `args`; returns {"accuracy": the kept epoch's validation top-1 (test
+    top-1 with --val-fraction 0), "epoch" (0-based), "test_accuracy", "out"}."""
     d = Dist()
     finished = False
     try:
@@ -190,8 +196,11 @@ def _run(args, d):
     np.random.seed(args.seed)
     torch.manual_seed(args.seed + d.rank)  # different augmentation draws per process
     data = load_data(args.data, args.input_size)
-    train_set = subset(data.train, args.train_subset, args.seed)
+    train_set, val_set = split_validation(data.train, args.val_fraction, args.seed)
+    train_set = subset(train_set, args.train_subset, args.seed)
     test_set = subset(data.test, args.test_subset, args.seed)
+    pick_set = val_set if val_set is not None else test_set
+    pick_name = "val" if val_set is not None else "test"
     torch.manual_seed(args.seed)
     model = create_model(args.arch, num_classes=len(data.classes),
                          input_size=data.preprocess["input_size"]).to(d.device)
@@ -200,7 +209,8 @@ def _run(args, d):
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=args.momentum,
                                 weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(args.epochs, 1))
-    start, best = 0, -1.0
+    start, best, best_epoch = 0, -1.0, -1
+    best_state = None
     if args.resume:
         path = _last_path(args.out) if args.resume == "auto" else args.resume
         if not os.path.isfile(path):
@@ -210,6 +220,7 @@ def _run(args, d):
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start, best = int(state["epoch"]) + 1, float(state["best_accuracy"])
+        best_epoch = int(state.get("best_epoch", -1))
         _say(f"resumed from {path} at epoch {start + 1} (best so far {best:.2%})", d)
     net = model
     if d.enabled:
@@ -224,10 +235,13 @@ def _run(args, d):
     train_loader = DataLoader(train_set, batch_size=per_proc, shuffle=sampler is None,
                               sampler=sampler, generator=g, num_workers=args.workers,
                               drop_last=len(train_set) > per_proc)
-    test_loader = DataLoader(Subset(test_set, range(d.rank, len(test_set), d.world)),
-                             batch_size=max(per_proc, 256), num_workers=args.workers)
+    def eval_loader(dataset):
+        return DataLoader(Subset(dataset, range(d.rank, len(dataset), d.world)),
+                          batch_size=max(per_proc, 256), num_workers=args.workers)
+    test_loader, pick_loader = eval_loader(test_set), eval_loader(pick_set)
     augment = None if args.no_augment else data.augment
-    _say(f"training {args.arch} on {args.data}: {len(train_set)} train / {len(test_set)} test, "
+    _say(f"training {args.arch} on {args.data}: {len(train_set)} train / "
+         f"{len(val_set) if val_set is not None else 0} val / {len(test_set)} test, "
          f"input {data.preprocess['input_size']}, {len(data.classes)} classes, lr {lr}, "
          f"{args.epochs} epochs, {d.world} process(es), {torch.get_num_threads()} thread(s) each", d)
     for epoch in range(start, args.epochs):
@@ -238,21 +252,34 @@ def _run(args, d):
         t0 = time.time()
         loss, train_acc = train_one_epoch(net, train_loader, optimizer, augment, d, args, epoch)
         scheduler.step()
-        acc = evaluate(model, test_loader, d)
+        acc = evaluate(model, pick_loader, d)
         improved = acc > best
-        best = max(best, acc)
+        if improved:
+            best, best_epoch = acc, epoch
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         _say(f"epoch {epoch + 1:3d}/{args.epochs}  loss {loss:.4f}  train {train_acc:6.2%}  "
-             f"test {acc:6.2%}{' *' if improved else ''}  t {t:.3g}  lr "
+             f"{pick_name} {acc:6.2%}{' *' if improved else ''}  t {t:.3g}  lr "
              f"{scheduler.get_last_lr()[0]:.4g}  {time.time() - t0:.1f}s", d)
         if d.main:
             ckpt = _checkpoint(model, args, data, acc, epoch)
             if improved:
                 _save(ckpt, args.out)
             ckpt.update(optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                        best_accuracy=best)
+                        best_accuracy=best, best_epoch=best_epoch)
             _save(ckpt, _last_path(args.out))
-    _say(f"best test top-1 {best:.2%} -> {args.out}", d)
-    return {"accuracy": best, "out": args.out}
+    test_acc = None
+    if best_state is None and os.path.isfile(args.out):  # resumed, and no later epoch was better
+        best_state = torch.load(args.out, map_location=d.device, weights_only=True)["state_dict"]
+    if best_state is not None:  # the kept epoch, scored once on the test split
+        model.load_state_dict(best_state)
+        test_acc = evaluate(model, test_loader, d)
+        if d.main:
+            ckpt = torch.load(args.out, map_location="cpu", weights_only=True)
+            ckpt["test_accuracy"] = float(test_acc)
+            _save(ckpt, args.out)
+        _say(f"kept epoch {best_epoch + 1} ({pick_name} top-1 {best:.2%}): test top-1 {test_acc:.2%}"
+             f" -> {args.out}", d)
+    return {"accuracy": best, "epoch": best_epoch, "test_accuracy": test_acc, "out": args.out}
 
 
 def main(argv=None):

@@ -18,9 +18,9 @@ from irnet_infer.paths import require_dir, require_file
 from irnet_infer.preprocess import load_image, preprocess_image
 
 DIGITS_CLASSES = [str(i) for i in range(10)]
-# Pixel values of load_digits are 0..16; scale maps them to 0..1, then the dataset's own
-# mean/std (rounded, measured over the upscaled training images) centre them.
-DIGITS_SCALE = 1.0 / 16.0
+# load_digits has pixel values 0..16; they are scaled once to 0..255 (`digits_images`), so the
+# model takes ordinary 8-bit images: a PNG of a digit is read exactly as the dataset is. The
+# dataset's own mean/std (rounded, measured over the upscaled images) centre them.
 DIGITS_MEAN, DIGITS_STD = 0.305, 0.32
 DIGITS_SPLIT_SEED = 0
 DIGITS_TEST_FRACTION = 0.2
@@ -43,25 +43,32 @@ def parse_source(source: str) -> tuple[str, str | None]:
 # -- digits -----------------------------------------------------------------------------------
 
 def digits_preprocess(input_size=(3, 32, 32)) -> dict:
-    """`preprocess` settings (docs/FORMAT.md) for digits: a uint8 8x8 image with values 0..16
-    given to Model.predict goes through exactly the steps `load_digits_split` applies."""
+    """`preprocess` settings (docs/FORMAT.md) for digits: an 8-bit (0..255) image given to
+    Model.predict goes through exactly the steps `load_digits_split` applies."""
     c, h, w = (int(v) for v in input_size)
     return {"input_size": [c, h, w], "resize": min(h, w), "channel_order": "RGB",
-            "mean": [DIGITS_MEAN] * c, "std": [DIGITS_STD] * c, "scale": DIGITS_SCALE}
+            "mean": [DIGITS_MEAN] * c, "std": [DIGITS_STD] * c, "scale": 1.0 / 255.0}
+
+
+def digits_images() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits as uint8 (N, 8, 8, 1) images with values 0..255 (white ink on
+    black, as the dataset has them) and int64 labels."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise ImportError("the digits dataset needs scikit-learn: pip install scikit-learn") from None
+    digits = load_digits()
+    images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
+    return images, digits.target.astype(np.int64)
 
 
 def load_digits_split(input_size=(3, 32, 32), test_fraction=DIGITS_TEST_FRACTION,
                       seed=DIGITS_SPLIT_SEED) -> dict:
     """The fixed stratified train/test split of load_digits, upscaled (bilinear) to `input_size`.
-    Returns x_train, y_train, x_test, y_test (float32 NCHW, int64), classes, preprocess."""
-    try:
-        from sklearn.datasets import load_digits
-        from sklearn.model_selection import train_test_split
-    except ImportError:
-        raise ImportError("the digits dataset needs scikit-learn: pip install scikit-learn") from None
-    digits = load_digits()
-    images = digits.images.astype(np.uint8)[..., None]  # (N, 8, 8, 1), values 0..16
-    labels = digits.target.astype(np.int64)
+    Returns x_train, y_train, x_test, y_test (float32 NCHW, int64), images_test (the uint8
+    (N, 8, 8, 1) test images), classes, preprocess."""
+    images, labels = digits_images()
+    from sklearn.model_selection import train_test_split
     idx_train, idx_test = train_test_split(np.arange(len(labels)), test_size=test_fraction,
                                            random_state=seed, stratify=labels)
     settings = digits_preprocess(input_size)
@@ -69,7 +76,7 @@ def load_digits_split(input_size=(3, 32, 32), test_fraction=DIGITS_TEST_FRACTION
     # scale, normalize), so a digit fed to Model.predict as uint8 gets the same pixels.
     x = np.stack([preprocess_image(im, settings) for im in images])
     return {"x_train": x[idx_train], "y_train": labels[idx_train],
-            "x_test": x[idx_test], "y_test": labels[idx_test],
+            "x_test": x[idx_test], "y_test": labels[idx_test], "images_test": images[idx_test],
             "classes": list(DIGITS_CLASSES), "preprocess": settings}
 
 

@@ -65,6 +65,34 @@ def test_digits_split_is_fixed_stratified_and_shared():
     assert data.preprocess == rd.digits_preprocess((3, 32, 32))
 
 
+def test_digits_are_8bit_images_and_a_png_of_one_reads_the_same(tmp_path):
+    from PIL import Image
+    from irnet_infer.preprocess import load_image, preprocess_image
+    d = rd.load_digits_split((3, 32, 32))
+    images = d["images_test"]
+    assert images.dtype == np.uint8 and images.shape == (360, 8, 8, 1) and images.max() == 255
+    assert d["preprocess"]["scale"] == pytest.approx(1 / 255)
+    for i in range(0, 360, 37):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(images[i, :, :, 0], mode="L").save(path)
+        # An ordinary grayscale PNG of a test digit gives exactly the test split's input.
+        np.testing.assert_array_equal(preprocess_image(load_image(path), d["preprocess"]), d["x_test"][i])
+
+
+def test_split_validation_is_a_disjoint_seeded_share():
+    from torch.utils.data import TensorDataset
+    from export.data import split_validation
+    ds = TensorDataset(torch.arange(200))
+    train_a, val_a = split_validation(ds, 0.1, seed=3)
+    train_b, val_b = split_validation(ds, 0.1, seed=3)
+    assert len(val_a) == 20 and len(train_a) == 180 and val_a.indices == val_b.indices
+    assert not set(train_a.indices) & set(val_a.indices)
+    assert sorted(train_a.indices + val_a.indices) == list(range(200))
+    assert split_validation(ds, 0, seed=3) == (ds, None)
+    with pytest.raises(ValueError, match="val-fraction"):
+        split_validation(ds, 1.0)
+
+
 def test_augmentation_shapes_and_identity():
     pre = rd.digits_preprocess((3, 32, 32))
     x = torch.randn(5, 3, 32, 32)
@@ -201,6 +229,31 @@ def test_train_checkpoint_has_everything_convert_needs(trained):
     assert m.preprocess_settings["mean"] == ckpt["preprocess"]["mean"]
 
 
+def test_epoch_is_picked_on_validation_and_test_scored_once(trained):
+    out, _ = trained
+    ckpt = torch.load(out, map_location="cpu", weights_only=True)
+    assert ckpt["epoch"] == 0 and ckpt["options"]["val_fraction"] == 0.1
+    assert 0.0 <= ckpt["test_accuracy"] <= 1.0
+
+
+def test_demo_png_accuracy_equals_array_accuracy_and_timing_is_interleaved(trained, tmp_path):
+    from export.demo import png_accuracy, time_interleaved
+    import irnet_infer
+    _, irb = trained
+    engine = irnet_infer.Model(irb, num_threads=1)
+    d = rd.load_digits_split((3, 32, 32))
+    n = 60
+    want = float((engine.predict(d["x_test"][:n]).argmax(1) == d["y_test"][:n]).mean())
+    got = png_accuracy(engine, d["images_test"][:n], d["y_test"][:n], str(tmp_path / "png"))
+    assert got == want and len(os.listdir(tmp_path / "png")) == n
+    calls = []
+    timed = time_interleaved({"a": lambda x: calls.append("a"), "b": lambda x: calls.append("b")},
+                             d["x_test"], 20, rounds=5)
+    assert calls.count("a") == calls.count("b") == 25  # 5 warm-up + 20 timed each
+    assert calls[10:12] != calls[12:14]  # the order rotates
+    assert all(len(per_round) == 5 for _, per_round in timed.values())
+
+
 def test_resume_continues_from_last_epoch(trained, tmp_path, capsys):
     out, _ = trained
     mine = str(tmp_path / "model.pth")
@@ -244,7 +297,7 @@ def test_torchrun_two_processes(tmp_path):
     r = _run(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
               "-m", "export.train", "--epochs", "1", "--out", out] + QUICK, timeout=60)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert r.stdout.count("best test top-1") == 1  # only rank 0 prints
+    assert r.stdout.count("kept epoch") == 1  # only rank 0 prints
     assert "2 process(es)" in r.stdout
     ckpt = torch.load(out, map_location="cpu", weights_only=True)
     assert not any(k.startswith("module.") for k in ckpt["state_dict"])
