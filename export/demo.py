@@ -1,7 +1,8 @@
 """The whole job in one command: train a binary ResNet-20 on the built-in digits data (or reuse
 the checkpoint already in --out-dir), convert it to .irb, and print one report comparing the
 PyTorch model with the engine on the test split: accuracy (also from PNG files), agreement,
-speed, size. About 3 to 10 minutes on 2 cores, nearly all of it training.
+speed, size. Minutes on 2 cores, nearly all of it training (each phase prints when it starts
+and how long it took).
 
     python -m export.demo [--out-dir runs/demo] [--epochs 20] [--threads N] [--retrain]
 """
