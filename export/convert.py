@@ -32,10 +32,10 @@ def _canonical_arch(arch):
 
 
 def _load_file(path):
+    from irnet_infer.paths import require_file
+    require_file(path, "checkpoint")  # the wording of every command's path errors
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ValueError(f"checkpoint not found: {path}") from None
     except Exception as e:  # unpickling refused or corrupt file: say which, in one line
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ValueError(f"cannot load checkpoint {path}: {first}") from None

@@ -132,7 +132,7 @@ def run(args):
     ckpt = None if args.retrain else _reusable(pth)
     if ckpt is None:
         phases.start(f"training binary {DEMO_ARCH} on {DEMO_DATA}, {args.epochs} epochs "
-                     f"(a few seconds to a minute each on 2 cores)")
+                     f"(one line per epoch)")
         for stale in (pth, pth + ".last"):  # a fresh run must not resume or keep an old best
             if os.path.exists(stale):
                 os.remove(stale)

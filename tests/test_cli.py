@@ -327,3 +327,12 @@ def test_layer_names_match_across_info_run_debug_and_check(tmp_path):
         if name in graph_ops:
             want = ref[graph_ops[name]["outputs"][0]].numpy()
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+
+
+def test_convert_path_errors_use_the_same_wording(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from export.convert import main as convert_main
+    assert convert_main([str(tmp_path / "nope.pth"), str(tmp_path / "o.irb")]) == 2
+    assert capsys.readouterr().err == f"error: checkpoint {str(tmp_path / 'nope.pth')!r} does not exist\n"
+    assert convert_main([str(tmp_path), str(tmp_path / "o.irb")]) == 2
+    assert capsys.readouterr().err == f"error: checkpoint {str(tmp_path)!r} is a directory, not a file\n"
