@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 
 import numpy as np
@@ -52,9 +51,8 @@ def latency(model, x, iterations=None, seconds=2.0, show_progress=True, desc="ru
     budget is checked against the clock as the runs go, not estimated from the warm-up, whose
     first runs are slower and made the estimate fall short."""
     times = []
-    total = iterations if iterations is not None else None
     spent = 0.0
-    with progress(total, show_progress, unit="run", desc=desc) as bar:
+    with progress(iterations, show_progress, unit="run", desc=desc) as bar:
         while True:
             if iterations is not None:
                 if len(times) >= iterations:

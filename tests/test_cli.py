@@ -336,3 +336,18 @@ def test_convert_path_errors_use_the_same_wording(tmp_path, capsys):
     assert capsys.readouterr().err == f"error: checkpoint {str(tmp_path / 'nope.pth')!r} does not exist\n"
     assert convert_main([str(tmp_path), str(tmp_path / "o.irb")]) == 2
     assert capsys.readouterr().err == f"error: checkpoint {str(tmp_path)!r} is a directory, not a file\n"
+
+
+def test_no_progress_bars_off_a_terminal(capsys):
+    """Written to a log file, tqdm's redraws would pile up into one line of thousands of
+    characters; off a terminal the bars stay silent (pytest's capture is not a terminal)."""
+    from irnet_infer.progress import progress
+    with progress(500) as bar:
+        for _ in range(500):
+            bar.update(1)
+            bar.set_postfix(acc="1%")
+    assert capsys.readouterr().err == ""
+    pytest.importorskip("torch")
+    from export.train import _progress
+    assert list(_progress(range(300), True, desc="epoch")) == list(range(300))
+    assert capsys.readouterr().err == ""
