@@ -92,13 +92,15 @@ def png_accuracy(engine, images, labels, directory):
     return correct / len(labels)
 
 
-def time_interleaved(contenders, x, n, rounds=5):
+def time_interleaved(contenders, x, n, rounds=5, on_round=None):
     """{name: (median ms, [per-round median ms])} at batch 1. Every image is run by every
     contender back to back, in an order that rotates, so all see the same machine load; the
-    first few runs are warm-up and not counted. `contenders` maps name -> callable(x1)."""
+    first few runs are warm-up and not counted. `contenders` maps name -> callable(x1);
+    `on_round(r, rounds)` is called as each round of n/rounds images ends."""
     names = list(contenders)
     times = {name: [] for name in names}
     n = max(rounds, min(n, len(x)))
+    ends = {int(e) - 1 for e in np.linspace(0, n, rounds + 1)[1:]}
     for i in range(-5, n):
         xi = x[i % len(x)][None]
         for j in range(len(names)):
@@ -108,6 +110,8 @@ def time_interleaved(contenders, x, n, rounds=5):
             dt = (time.perf_counter() - t0) * 1e3
             if i >= 0:
                 times[name].append(dt)
+        if on_round is not None and i in ends:
+            on_round(sorted(ends).index(i) + 1, rounds)
     out = {}
     for name, t in times.items():
         per_round = [float(np.median(part)) for part in np.array_split(np.asarray(t), rounds)]
@@ -174,7 +178,8 @@ def run(args):
             "irnet": lambda xi: model(torch.from_numpy(xi)),
             "twin": lambda xi: twin(torch.from_numpy(xi)),
             "engine": engine.predict,
-        }, x, args.timing_images)
+        }, x, args.timing_images,
+            on_round=lambda r, total: print(f"      round {r}/{total}", flush=True))
     phases.done()
     fastest = min(("irnet", "twin"), key=lambda k: timed[k][0])
     label = {"irnet": "IR-Net model, eval()", "twin": "float twin (plain convs)"}
@@ -185,7 +190,7 @@ def run(args):
 
     def speed_line(name, text):
         ms, per_round = timed[name]
-        return f"    {text:<30} {ms:8.3f} ms/image  (rounds {min(per_round):.3f}-{max(per_round):.3f})"
+        return f"    {text:<34} {ms:9.3f} ms/image  (rounds {min(per_round):.3f}-{max(per_round):.3f})"
 
     irb_bytes, f32 = os.path.getsize(irb), float32_bytes(model)
     n_timed = max(5, min(args.timing_images, len(x)))
@@ -208,6 +213,11 @@ def run(args):
         speed_line("engine", f"engine ({engine.isa})"),
         f"    engine vs the faster PyTorch ({label[fastest]}): {torch_ms / engine_ms:.1f}x "
         f"(rounds {min(ratios):.1f}x-{max(ratios):.1f}x)",
+    ]
+    if max(ratios) > 1.5 * min(ratios):
+        lines.append("    rounds differ by more than 1.5x: the machine is busy and this ratio is not a stable"
+                     " figure; rerun when it is idle, or see `pytest benchmarks --benchmark-only`")
+    lines += [
         f"  size",
         f"    .irb file {irb_bytes / 1024:8.1f} KiB   float32 weights {f32 / 1024:8.1f} KiB"
         f"   ({f32 / irb_bytes:.1f}x smaller)",

@@ -247,8 +247,10 @@ def test_demo_png_accuracy_equals_array_accuracy_and_timing_is_interleaved(train
     got = png_accuracy(engine, d["images_test"][:n], d["y_test"][:n], str(tmp_path / "png"))
     assert got == want and len(os.listdir(tmp_path / "png")) == n
     calls = []
+    rounds = []
     timed = time_interleaved({"a": lambda x: calls.append("a"), "b": lambda x: calls.append("b")},
-                             d["x_test"], 20, rounds=5)
+                             d["x_test"], 20, rounds=5, on_round=lambda r, total: rounds.append((r, total)))
+    assert rounds == [(r, 5) for r in range(1, 6)]  # progress as each round ends
     assert calls.count("a") == calls.count("b") == 25  # 5 warm-up + 20 timed each
     assert calls[10:12] != calls[12:14]  # the order rotates
     assert all(len(per_round) == 5 for _, per_round in timed.values())
