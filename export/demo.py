@@ -157,11 +157,11 @@ def run(args):
     convert(pth, irb)
     convert_s = time.time() - t_convert
 
-    model, _, input_size, pre, classes = load_model(pth)
+    phases.start("accuracy on the test images: PyTorch, reference, engine, engine from PNG files")
+    model, _, input_size, _, _ = load_model(pth)
     model.eval()
     data = datasets.load_digits_split(input_size)
     x, y = data["x_test"], data["y_test"]
-    phases.start(f"accuracy on the {len(y)} test images: PyTorch, reference, engine, engine from PNG files")
     xt = torch.from_numpy(x)
     with torch.no_grad():
         plain = model(xt).numpy()  # plain eval mode: torch.sign, as trained
