@@ -198,7 +198,7 @@ def read_image_folder(root: str, classes: list[str] | None = None) -> "ray.data.
     # Reading bytes is I/O, not compute: asking no CPU for it keeps the read going while the
     # actors hold every CPU (with num_cpus=1 reads, actors x threads = all CPUs would deadlock).
     ds = ray.data.read_binary_files(
-        root, include_paths=True, num_cpus=0,
+        root, include_paths=True, ray_remote_args={"num_cpus": 0},
         file_extensions=[e.lstrip(".") for e in IMAGE_EXTENSIONS],
         partitioning=Partitioning("dir", base_dir=root, field_names=["class"]) if classes else None)
     if not classes:
