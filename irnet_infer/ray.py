@@ -14,6 +14,7 @@ has the cluster run and how to size actors x threads.
 """
 from __future__ import annotations
 
+import inspect
 import io
 import os
 import tempfile
@@ -188,19 +189,27 @@ def class_folders(root: str) -> list[str]:
     return sorted(e.base_name for e in entries if e.type == pafs.FileType.Directory)
 
 
-def read_image_folder(root: str, classes: list[str] | None = None) -> "ray.data.Dataset":
+# Readers take num_cpus= since some Ray after 2.44 (which has only ray_remote_args=, deprecated
+# in 2.60 for removal in 2.64).
+_NO_CPU_READ = ({"num_cpus": 0} if "num_cpus" in inspect.signature(ray.data.read_binary_files).parameters
+                else {"ray_remote_args": {"num_cpus": 0}})
+
+
+def read_image_folder(root: str, classes: list[str] | None = None, **read_args) -> "ray.data.Dataset":
     """The image files under `root` with Ray's binary reader (decoding happens in the
     `Predictor`, so an unreadable file is one row's error): columns `bytes`, `path`, and when
     the images are laid out as root/<class>/<image>, `class` (the folder name) and `label`
     (its index in `classes`, default the sorted subfolder names; -1 for an image outside them).
+    `read_args` go to `ray.data.read_binary_files` (e.g. override_num_blocks=, filesystem=).
     """
     classes = class_folders(root) if classes is None else list(classes)
     # Reading bytes is I/O, not compute: asking no CPU for it keeps the read going while the
     # actors hold every CPU (with num_cpus=1 reads, actors x threads = all CPUs would deadlock).
     ds = ray.data.read_binary_files(
-        root, include_paths=True, ray_remote_args={"num_cpus": 0},
+        root, include_paths=True, **_NO_CPU_READ,
         file_extensions=[e.lstrip(".") for e in IMAGE_EXTENSIONS],
-        partitioning=Partitioning("dir", base_dir=root, field_names=["class"]) if classes else None)
+        partitioning=Partitioning("dir", base_dir=root, field_names=["class"]) if classes else None,
+        **read_args)
     if not classes:
         return ds
     index = {name: i for i, name in enumerate(classes)}
