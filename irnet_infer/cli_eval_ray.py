@@ -25,8 +25,8 @@ def run(args):
     _, _, classes = datasets.list_image_folder(root, "val")
     val = os.path.join(root, "val")
 
+    from irnet_infer import ray as irnet_ray  # first: its ImportError says what to install
     import ray
-    from irnet_infer import ray as irnet_ray
     started = not ray.is_initialized()
     if started:
         ray.init(address=args.address or "local", logging_level=logging.WARNING)

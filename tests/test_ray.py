@@ -199,3 +199,10 @@ def test_importing_irnet_infer_does_not_import_ray():
     code = "import sys, irnet_infer, irnet_infer.__main__; assert 'ray' not in sys.modules, 'ray imported'"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
+
+
+def test_cli_eval_ray_without_ray_says_what_to_install(model_path, folder):
+    code = ("import sys; sys.modules['ray'] = None; import irnet_infer.__main__ as m; "
+            f"sys.exit(m.main(['eval', {model_path!r}, '--data', 'imagefolder:{folder}', '--ray']))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.startswith("error: irnet_infer.ray needs Ray Data: pip install"), r.stderr
