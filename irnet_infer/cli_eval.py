@@ -13,6 +13,8 @@ EPILOG = """examples:
   irnet-infer eval model.irb --data digits
   irnet-infer eval model.irb --data cifar10:~/data/cifar-10-batches-py --threads 1
   irnet-infer eval model.irb --data imagefolder:val/ --batch-size 32 --limit 1000
+  irnet-infer eval model.irb --data imagefolder:data/ --ray --actors 2 --threads 1
+  irnet-infer eval model.irb --data imagefolder:/shared/data/ --ray --address ray://head:10001
 """
 
 
@@ -25,6 +27,11 @@ def add_parser(subparsers):
     p.add_argument("--threads", type=int, help="engine threads (default: physical cores)")
     p.add_argument("--limit", type=int, help="evaluate only the first N samples")
     p.add_argument("--no-progress", action="store_true")
+    group = p.add_argument_group("Ray Data (pip install 'irnet-infer[ray]'; image folders only)")
+    group.add_argument("--ray", action="store_true", help="run on Ray Data, one model per actor; "
+                     "--threads is then per actor (default 1)")
+    group.add_argument("--address", help="the Ray cluster to join (default: start a local Ray)")
+    group.add_argument("--actors", type=int, help="model actors (default: the cluster's CPUs / threads)")
     p.set_defaults(func=run)
     return p
 
@@ -64,6 +71,11 @@ def run(args):
     from irnet_infer.model import Model
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.ray:
+        from irnet_infer import cli_eval_ray  # imports ray: only here
+        return cli_eval_ray.run(args)
+    if args.address is not None or args.actors is not None:
+        raise ValueError("--address and --actors go with --ray")
     datasets.parse_source(args.data)  # a bad source fails before the model loads
     model = Model(args.model, num_threads=args.threads)
     total, batches = datasets.eval_batches(args.data, model.preprocess_settings, args.batch_size)
