@@ -136,8 +136,8 @@ def convert(model_or_checkpoint, out_path, arch=None, num_classes=None, input_si
     return {"graph": graph, "preprocess": preprocess, "check": report}
 
 
-def _parser():
-    p = argparse.ArgumentParser(prog="python -m export.convert",
+def _parser(prog="python -m export.convert"):
+    p = argparse.ArgumentParser(prog=prog,
                                 description="Convert an IR-Net checkpoint to an .irb file.")
     p.add_argument("checkpoint")
     p.add_argument("output")
@@ -152,8 +152,8 @@ def _parser():
     return p
 
 
-def main(argv=None):
-    args = _parser().parse_args(argv)
+def main(argv=None, prog="python -m export.convert"):
+    args = _parser(prog).parse_args(argv)
     try:
         result = convert(args.checkpoint, args.output, arch=args.arch,
                          num_classes=args.num_classes, input_size=args.input_size,

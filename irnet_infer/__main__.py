@@ -7,16 +7,17 @@ info, bench, ...), write the module and list it in COMMANDS.
 import argparse
 import sys
 
-from irnet_infer import cli_bench, cli_eval, cli_info, cli_predict
+from irnet_infer import cli_bench, cli_convert, cli_eval, cli_info, cli_predict
 from irnet_infer.paths import describe_os_error
 
-COMMANDS = [cli_predict, cli_info, cli_bench, cli_eval]
+COMMANDS = [cli_predict, cli_info, cli_bench, cli_eval, cli_convert]
 
 EPILOG = """examples:
   irnet-infer predict model.irb cat.png --top 3
   irnet-infer info model.irb
   irnet-infer bench model.irb --threads 1 --per-layer
   irnet-infer eval model.irb --data digits
+  irnet-infer convert model.pth model.irb --check     (needs torch)
 
 run `irnet-infer COMMAND --help` for a command's options and examples.
 """
@@ -30,7 +31,12 @@ def main(argv=None):
     sub.required = True
     for command in COMMANDS:
         command.add_parser(sub)
-    args = parser.parse_args(argv)
+    # `convert` hands every argument, --help included, to the converter's own parser.
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "convert":
+        args.args = extra + args.args
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.func(args) or 0)
     except OSError as e:
