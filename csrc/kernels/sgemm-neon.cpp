@@ -13,12 +13,16 @@ namespace {
 
 constexpr size_t NR = 16;
 
+// Loops over the tile's rows and vectors are unrolled by request: left to itself, GCC 12 keeps
+// the accumulator array on the stack and stores it back every step of k.
+#define IRN_UNROLL _Pragma("GCC unroll 16")
+
 template <size_t MR>
 inline void tile(const SgemmLhs& a, const float* panel, const SgemmOutput& o, size_t i0, size_t j0,
                  size_t cols) {
   float32x4_t acc[MR][4];
-  for (size_t i = 0; i < MR; ++i)
-    for (size_t v = 0; v < 4; ++v) acc[i][v] = vdupq_n_f32(0.0f);
+  IRN_UNROLL for (size_t i = 0; i < MR; ++i)
+    IRN_UNROLL for (size_t v = 0; v < 4; ++v) acc[i][v] = vdupq_n_f32(0.0f);
   const float* rows = a.base + i0 * a.lda;
   const size_t lda = a.lda;
   for (size_t s = 0; s < a.segs; ++s) {
@@ -27,13 +31,13 @@ inline void tile(const SgemmLhs& a, const float* panel, const SgemmOutput& o, si
     size_t t = 0;
     for (; t + 4 <= a.seg_len; t += 4) {
       float32x4_t ai[MR];
-      for (size_t i = 0; i < MR; ++i) ai[i] = vld1q_f32(x + i * lda + t);
+      IRN_UNROLL for (size_t i = 0; i < MR; ++i) ai[i] = vld1q_f32(x + i * lda + t);
 #define IRN_SGEMM_NEON_STEP(l)                                                   \
   {                                                                              \
     const float* bl = b + (t + l) * NR;                                          \
     const float32x4_t b0 = vld1q_f32(bl), b1 = vld1q_f32(bl + 4);                \
     const float32x4_t b2 = vld1q_f32(bl + 8), b3 = vld1q_f32(bl + 12);           \
-    for (size_t i = 0; i < MR; ++i) {                                            \
+    IRN_UNROLL for (size_t i = 0; i < MR; ++i) {                                            \
       acc[i][0] = vfmaq_laneq_f32(acc[i][0], b0, ai[i], l);                      \
       acc[i][1] = vfmaq_laneq_f32(acc[i][1], b1, ai[i], l);                      \
       acc[i][2] = vfmaq_laneq_f32(acc[i][2], b2, ai[i], l);                      \
@@ -50,7 +54,7 @@ inline void tile(const SgemmLhs& a, const float* panel, const SgemmOutput& o, si
       const float* bl = b + t * NR;
       const float32x4_t b0 = vld1q_f32(bl), b1 = vld1q_f32(bl + 4);
       const float32x4_t b2 = vld1q_f32(bl + 8), b3 = vld1q_f32(bl + 12);
-      for (size_t i = 0; i < MR; ++i) {
+      IRN_UNROLL for (size_t i = 0; i < MR; ++i) {
         const float32x4_t ai = vld1q_dup_f32(x + i * lda + t);
         acc[i][0] = vfmaq_f32(acc[i][0], ai, b0);
         acc[i][1] = vfmaq_f32(acc[i][1], ai, b1);
@@ -61,22 +65,22 @@ inline void tile(const SgemmLhs& a, const float* panel, const SgemmOutput& o, si
   }
   const size_t j = o.col + j0;
   if (cols < NR) {
-    for (size_t i = 0; i < MR; ++i) {
+    IRN_UNROLL for (size_t i = 0; i < MR; ++i) {
       float sums[NR];
-      for (size_t v = 0; v < 4; ++v) vst1q_f32(sums + 4 * v, acc[i][v]);
+      IRN_UNROLL for (size_t v = 0; v < 4; ++v) vst1q_f32(sums + 4 * v, acc[i][v]);
       for (size_t c = 0; c < cols; ++c) o.out[(i0 + i) * o.ldo + j + c] = sgemm_output_value(o, i0 + i, j0 + c, sums[c]);
     }
     return;
   }
   float32x4_t mul[4], bias[4];
-  for (size_t v = 0; v < 4; ++v) {
+  IRN_UNROLL for (size_t v = 0; v < 4; ++v) {
     mul[v] = vld1q_f32(o.mul + j + 4 * v);
     bias[v] = vld1q_f32(o.bias + j + 4 * v);
   }
   const float32x4_t lo = vdupq_n_f32(o.lo), hi = vdupq_n_f32(o.hi);
-  for (size_t i = 0; i < MR; ++i) {
+  IRN_UNROLL for (size_t i = 0; i < MR; ++i) {
     const size_t at = (i0 + i) * o.ldo + j;
-    for (size_t v = 0; v < 4; ++v) {
+    IRN_UNROLL for (size_t v = 0; v < 4; ++v) {
       float32x4_t y = vaddq_f32(vmulq_f32(acc[i][v], mul[v]), bias[v]);
       if (o.residual) y = vaddq_f32(y, vld1q_f32(o.residual + at + 4 * v));
       // FMAX/FMIN return NaN for a NaN operand, as the portable comparison chain passes it on.

@@ -2,10 +2,14 @@
 //   irnet-run MODEL.irb                      prints the model's summary
 //   irnet-run MODEL.irb INPUT.npy OUTPUT.npy runs float32 (N, C, H, W) or (C, H, W) inputs
 // Options: --threads N (default: the hardware threads), --isa NAME (default: IRNET_ISA, else
-// the best this CPU runs). Exit status: 0 done; 1 the model file is invalid; 2 a bad argument
+// the best this CPU runs), --dump DIR (also write every tensor the engine computes, as
+// Model.run_debug returns them, to DIR/<name>.npy: how CI compares whole networks across
+// machines layer by layer). Exit status: 0 done; 1 the model file is invalid; 2 a bad argument
 // or input; 3 a file cannot be read or written; 4 out of memory. Messages name the category
 // as the Python package does (IrbFormatError, ValueError, OSError).
+#include <cctype>
 #include <cmath>
+#include <map>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -24,13 +28,13 @@ using namespace irnet;
 namespace {
 
 const char* const kUsage =
-    "usage: irnet-run MODEL.irb [INPUT.npy OUTPUT.npy] [--threads N] [--isa avx512|avx2|neon|scalar]\n";
+    "usage: irnet-run MODEL.irb [INPUT.npy OUTPUT.npy [--dump DIR]] [--threads N] [--isa avx512|avx2|neon|scalar]\n";
 
 // The same bound as irnet_infer.Model (DEFAULT_MAX_BATCH_BYTES and its per-sample estimate).
 constexpr double kMaxBatchBytes = 4.0 * 1024 * 1024 * 1024;
 
 struct Args {
-  std::string model, input, output, isa;
+  std::string model, input, output, isa, dump;
   int threads = 0;
 };
 
@@ -39,11 +43,11 @@ Args parse_args(int argc, char** argv) {
   std::vector<std::string> positional;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--threads" || arg == "--isa") {
+    if (arg == "--threads" || arg == "--isa" || arg == "--dump") {
       check(i + 1 < argc, arg, " needs a value");
       const std::string v = argv[++i];
-      if (arg == "--isa") {
-        a.isa = v;
+      if (arg != "--threads") {
+        (arg == "--isa" ? a.isa : a.dump) = v;
         continue;
       }
       char* end = nullptr;
@@ -64,6 +68,7 @@ Args parse_args(int argc, char** argv) {
     a.input = positional[1];
     a.output = positional[2];
   }
+  check(a.dump.empty() || !a.input.empty(), "--dump needs INPUT.npy OUTPUT.npy");
   if (!a.threads) {
     const unsigned hw = std::thread::hardware_concurrency();
     a.threads = hw ? int(hw) : 1;
@@ -106,6 +111,17 @@ double bytes_per_sample(const Plan& plan) {
   return 4.0 * double(std::max(biggest * 32, plan.arena_floats_per_sample() + 2 * biggest));
 }
 
+// The engine keeps maps channels-last; files get NCHW like Model.predict's arrays.
+void write_tensor(const std::string& path, int64_t batch, const Shape& s, const float* data) {
+  if (!s.spatial) return write_npy_f32(path, {batch, s.c}, data);
+  std::vector<float> nchw(size_t(batch * s.numel()));
+  const int64_t hw = s.h * s.w;
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t p = 0; p < hw; ++p)
+      for (int64_t c = 0; c < s.c; ++c) nchw[size_t((n * s.c + c) * hw + p)] = data[(n * hw + p) * s.c + c];
+  write_npy_f32(path, {batch, s.c, s.h, s.w}, nchw.data());
+}
+
 void run(const Args& a, const Plan& plan) {
   NpyArray x = read_npy_f32(a.input);
   const Shape& in = plan.input_shape();
@@ -117,17 +133,17 @@ void run(const Args& a, const Plan& plan) {
   check(double(batch) * bytes_per_sample(plan) <= kMaxBatchBytes, a.input, ": batch of ", batch,
         " needs more than 4 GiB of engine buffers; split the batch");
   for (float v : x.data) check(std::isfinite(v), a.input, ": input contains NaN or Inf; the engine refuses non-finite inputs");
-  const Shape& os = plan.output_shape();
-  std::vector<float> out(size_t(batch * os.numel()));
-  plan.run(x.data.data(), batch, false, out.data());
-  if (!os.spatial) return write_npy_f32(a.output, {batch, os.c}, out.data());
-  // The engine keeps maps channels-last; the file gets NCHW like Model.predict's array.
-  std::vector<float> nchw(out.size());
-  const int64_t hw = os.h * os.w;
-  for (int64_t n = 0; n < batch; ++n)
-    for (int64_t p = 0; p < hw; ++p)
-      for (int64_t c = 0; c < os.c; ++c) nchw[size_t((n * os.c + c) * hw + p)] = out[size_t((n * hw + p) * os.c + c)];
-  write_npy_f32(a.output, {batch, os.c, os.h, os.w}, nchw.data());
+  std::vector<float> out(size_t(batch * plan.output_shape().numel()));
+  std::map<std::string, std::vector<float>> tensors;
+  plan.run(x.data.data(), batch, false, out.data(), a.dump.empty() ? nullptr : &tensors);
+  write_tensor(a.output, batch, plan.output_shape(), out.data());
+  const std::map<std::string, Shape> shapes = plan.tensor_shapes();
+  for (const auto& [name, data] : tensors) {
+    std::string file = name;  // graph names are free text: only safe characters reach the path
+    for (char& ch : file)
+      if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '-' && ch != '.') ch = '_';
+    write_tensor(a.dump + "/" + file + ".npy", batch, shapes.at(name), data.data());
+  }
 }
 
 int main_checked(int argc, char** argv) {
