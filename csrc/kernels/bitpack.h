@@ -15,5 +15,6 @@ inline size_t words_for(size_t channels) { return (channels + 63) / 64; }
 void irn_bitpack_ukernel__scalar(const float* x, size_t rows, size_t channels, uint64_t* out);
 void irn_bitpack_ukernel__avx512(const float* x, size_t rows, size_t channels, uint64_t* out);
 void irn_bitpack_ukernel__avx2(const float* x, size_t rows, size_t channels, uint64_t* out);
+void irn_bitpack_ukernel__neon(const float* x, size_t rows, size_t channels, uint64_t* out);
 
 }  // namespace irnet

@@ -29,10 +29,9 @@ const Entry kEntries[] = {
      [] { return cpu_features().avx2; }},
 #endif
 #ifdef IRNET_HAVE_NEON
-    // Bit-packing and SGEMM use the portable kernels, which the compiler vectorizes for NEON.
-    {{"neon", irn_bitpack_ukernel__scalar, {8, 64, irn_bgemm_f32_ukernel_2x8__neon},
-      {8, irn_sgemm_ukernel_1x8__scalar},
-      irn_maxpool_ukernel__scalar},
+    {{"neon", irn_bitpack_ukernel__neon, {8, 64, irn_bgemm_f32_ukernel_2x8__neon},
+      {16, irn_sgemm_ukernel_4x16__neon},
+      irn_maxpool_ukernel__neon},
      [] { return cpu_features().neon; }},
 #endif
     {{"scalar", irn_bitpack_ukernel__scalar, {8, 64, irn_bgemm_f32_ukernel_1x8__scalar},

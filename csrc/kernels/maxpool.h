@@ -11,5 +11,6 @@ using MaxPoolFn = void (*)(const float* const* taps, size_t n_taps, size_t chann
 void irn_maxpool_ukernel__scalar(const float* const* taps, size_t n_taps, size_t channels, float* out);
 void irn_maxpool_ukernel__avx512(const float* const* taps, size_t n_taps, size_t channels, float* out);
 void irn_maxpool_ukernel__avx2(const float* const* taps, size_t n_taps, size_t channels, float* out);
+void irn_maxpool_ukernel__neon(const float* const* taps, size_t n_taps, size_t channels, float* out);
 
 }  // namespace irnet

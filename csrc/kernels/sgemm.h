@@ -63,5 +63,6 @@ SgemmPackedB sgemm_pack_b(size_t k, size_t n, size_t nr, const float* b);
 IRN_SGEMM_KERNEL(irn_sgemm_ukernel_1x8__scalar);
 IRN_SGEMM_KERNEL(irn_sgemm_ukernel_7x64__avx512);
 IRN_SGEMM_KERNEL(irn_sgemm_ukernel_6x16__avx2);
+IRN_SGEMM_KERNEL(irn_sgemm_ukernel_4x16__neon);
 
 }  // namespace irnet

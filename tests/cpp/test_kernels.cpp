@@ -209,6 +209,19 @@ void test_maxpool(const KernelConfig& cfg, std::mt19937_64& rng) {
       }
       expect(ok, "maxpool", cfg.isa, n_taps, channels, 0);
     }
+  // Equal taps of opposite zero signs: the first one stays, bit for bit, on every ISA (NEON's
+  // FMAX alone would pick +0.0).
+  for (size_t channels : {1, 5, 16, 37}) {
+    const std::vector<float> neg(channels, -0.0f), pos(channels, 0.0f);
+    for (int order = 0; order < 2; ++order) {
+      const float* taps[2] = {order ? pos.data() : neg.data(), order ? neg.data() : pos.data()};
+      std::vector<float> got(channels, 1.0f);
+      cfg.maxpool(taps, 2, channels, got.data());
+      bool ok = true;
+      for (float v : got) ok = ok && v == 0.0f && std::signbit(v) == (order == 0);
+      expect(ok, "maxpool signed zeros", cfg.isa, 2, channels, 0);
+    }
+  }
 }
 
 }  // namespace
