@@ -9,9 +9,11 @@ import sys
 import torch
 import torch.nn as nn
 
+from .foreign import deployed_overrides, foreign_variants
 from .graph_builder import build_graph
 from .irnet import deploy_sign
-from .models import ARCH_DEFAULTS, MODELS, create_model, infer_num_classes, load_checkpoint_state
+from .models import (ARCH_DEFAULTS, W32A_SUFFIX, arch_names, create_model, infer_num_classes,
+                     load_checkpoint_state, split_arch)
 from .preprocess import merge_preprocess
 from .tracing import run_recording, trace
 
@@ -20,15 +22,20 @@ PRODUCER_VERSION = "0.1.0"
 
 
 def _canonical_arch(arch):
-    """Registry name for an arch; the official code names them e.g. 'resnet18_1w1a'."""
+    """Registry name for an arch: NAME (1W/1A) or NAME_1w32a; the official code also names
+    the 1W/1A networks e.g. 'resnet18_1w1a'."""
+    if arch is None:
+        return None
+    base, variant = split_arch(arch)
+    return base + W32A_SUFFIX if variant == "1w32a" else base
+
+
+def _explicit_variant(arch):
+    """"1w1a"/"1w32a" when the arch name carries the suffix, else None."""
     if arch is None:
         return None
     name = str(arch)
-    if name not in MODELS and name.endswith("_1w1a"):
-        name = name[: -len("_1w1a")]
-    if name not in MODELS:
-        raise ValueError(f"unknown arch '{arch}' (known: {', '.join(sorted(MODELS))})")
-    return name
+    return "1w32a" if name.endswith(W32A_SUFFIX) else "1w1a" if name.endswith("_1w1a") else None
 
 
 def _load_file(path):
@@ -45,15 +52,16 @@ def _is_state_dict(obj):
     return isinstance(obj, dict) and obj and all(torch.is_tensor(v) for v in obj.values())
 
 
-def load_model(source, arch=None, num_classes=None, input_size=None):
+def load_model(source, arch=None, num_classes=None, input_size=None, notes=None):
     """(model, arch, input_size, checkpoint preprocess, checkpoint classes) from a module,
-    a checkpoint dict, a bare state_dict or a path to one of those."""
+    a checkpoint dict, a bare state_dict or a path to one of those. Lines for the user
+    (the IR-Net variant assumed for a state_dict) are appended to `notes`."""
     if isinstance(source, str):
         source = _load_file(source)
     if isinstance(source, nn.Module):
         size = input_size or getattr(source, "input_size", None)
         if size is None and arch is not None:
-            size = ARCH_DEFAULTS[_canonical_arch(arch)]["input_size"]
+            size = ARCH_DEFAULTS[split_arch(arch)[0]]["input_size"]
         if size is None:
             raise ValueError("input_size is needed for a model without an `input_size` attribute")
         return source, arch, tuple(int(v) for v in size), None, None
@@ -63,10 +71,19 @@ def load_model(source, arch=None, num_classes=None, input_size=None):
     state = ckpt.get("state_dict")
     if not _is_state_dict(state):
         raise ValueError("checkpoint has no 'state_dict' of tensors")
-    arch = _canonical_arch(arch or ckpt.get("arch"))
+    named = arch or ckpt.get("arch")
+    arch = _canonical_arch(named)
     if arch is None:
         raise ValueError("architecture unknown: pass --arch (one of "
-                         f"{', '.join(sorted(MODELS))})")
+                         f"{', '.join(arch_names())})")
+    if notes is not None:
+        base, variant = split_arch(arch)
+        if _explicit_variant(named) is None and variant == "1w1a":
+            notes.append(f"variant: IR-Net 1W/1A assumed (binary weights and activations); "
+                         f"a 1W/32A checkpoint (float activations, same keys) needs "
+                         f"--arch {base}{W32A_SUFFIX}")
+        else:
+            notes.append(f"variant: IR-Net {variant.upper()} (arch '{arch}')")
     state = load_checkpoint_state(state, arch)
     kwargs = dict(ckpt.get("arch_kwargs") or {})
     pre = ckpt.get("preprocess")
@@ -89,14 +106,17 @@ def load_model(source, arch=None, num_classes=None, input_size=None):
     return model, arch, model.input_size, pre, ckpt.get("classes")
 
 
-def export_graph(model, input_size):
-    """(graph, tensors) of the model in eval mode with the deployment sign rule."""
+def export_graph(model, input_size, variant=None):
+    """(graph, tensors) of the model in eval mode with the deployment sign rule. `variant`
+    ("1w1a"/"1w32a"/None) is what foreign IR-Net convs are said to be when their forward
+    cannot be run here (export/foreign.py)."""
     model.eval()
     example = torch.zeros(2, *input_size)  # batch of 2: BatchNorm1d and views see a real N
+    foreign = foreign_variants(model, variant)
     with torch.no_grad(), deploy_sign(model):
         gm = trace(model)
-        _, values = run_recording(gm, example)
-        return build_graph(gm, values, input_size)
+        _, values = run_recording(gm, example, deployed_overrides(model, foreign))
+        return build_graph(gm, values, input_size, foreign)
 
 
 def read_classes(path):
@@ -117,23 +137,34 @@ def convert(model_or_checkpoint, out_path, arch=None, num_classes=None, input_si
         from irnet_infer.format import write_irb
     except ImportError as e:
         raise ValueError(f"irnet_infer.format.write_irb is not available ({e})") from None
-    model, arch, size, ckpt_pre, ckpt_classes = load_model(
-        model_or_checkpoint, arch, num_classes, input_size)
-    graph, tensors = export_graph(model, size)
-    preprocess = merge_preprocess(arch, size, ckpt_pre, mean, std)
+    notes = []
+    model, arch_name, size, ckpt_pre, ckpt_classes = load_model(
+        model_or_checkpoint, arch, num_classes, input_size, notes)
+    graph, tensors = export_graph(model, size, _explicit_variant(arch))
+    if not notes:  # a model object: its binary convs say which variant it is
+        notes.append(_variant_note(graph))
+    base_arch = split_arch(arch_name)[0] if arch_name is not None else None
+    preprocess = merge_preprocess(base_arch, size, ckpt_pre, mean, std)
     if isinstance(classes, str):
         classes = read_classes(classes)
     classes = list(classes) if classes is not None else ckpt_classes
     if classes is not None and len(classes) != _output_size(model, size):
         raise ValueError(f"{len(classes)} class names for {_output_size(model, size)} outputs")
     producer = {"name": PRODUCER_NAME, "version": PRODUCER_VERSION,
-                "arch": arch or type(model).__name__, "torch": torch.__version__}
+                "arch": arch_name or type(model).__name__, "torch": torch.__version__}
     write_irb(out_path, graph, tensors, preprocess, classes, producer)
     report = None
     if check:
         from .check import check_file
         report = check_file(out_path, model, size)
-    return {"graph": graph, "preprocess": preprocess, "check": report}
+    return {"graph": graph, "preprocess": preprocess, "check": report, "notes": notes}
+
+
+def _variant_note(graph):
+    types = [op["type"] for op in graph["ops"]]
+    n1, n32 = types.count("bconv2d"), types.count("bwconv2d")
+    return (f"variant: from the model's binary convs: {n1} IR-Net 1W/1A (binary activations), "
+            f"{n32} 1W/32A (float activations)")
 
 
 def _parser():
@@ -141,7 +172,7 @@ def _parser():
                                 description="Convert an IR-Net checkpoint to an .irb file.")
     p.add_argument("checkpoint")
     p.add_argument("output")
-    p.add_argument("--arch", choices=sorted(MODELS))
+    p.add_argument("--arch", choices=arch_names())
     p.add_argument("--num-classes", type=int)
     p.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"))
     p.add_argument("--mean", type=float, nargs="+")
@@ -161,6 +192,8 @@ def main(argv=None):
     except (ValueError, OSError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    for note in result["notes"]:
+        print(note)
     print(f"wrote {args.output}: {len(result['graph']['ops'])} ops")
     if result["check"] is not None:
         from .check import format_report

@@ -60,7 +60,9 @@ def weight_shift(w_std):
 
 
 class IRConv2d(nn.Conv2d):
-    """Conv2d with binary weights and activations (IR-Net). State dict = nn.Conv2d's."""
+    """Conv2d with binary weights and activations (IR-Net 1W/1A). State dict = nn.Conv2d's."""
+
+    binary_activations = True
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -73,8 +75,14 @@ class IRConv2d(nn.Conv2d):
         w_std = standardize_weight(self.weight)
         scale = torch.pow(2.0, weight_shift(w_std).to(w_std.dtype)).view(-1, 1, 1, 1).detach()
         bw = EDESign.apply(w_std, self.k, self.t, self.deploy) * scale
-        ba = EDESign.apply(x, self.k, self.t, self.deploy)
+        ba = EDESign.apply(x, self.k, self.t, self.deploy) if self.binary_activations else x
         return F.conv2d(ba, bw, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class IRConv2dW(IRConv2d):
+    """IR-Net 1W/32A: binary weights (as IRConv2d), float activations. Same state dict."""
+
+    binary_activations = False
 
 
 def binary_weight(conv):
