@@ -2,7 +2,12 @@
 
 A mismatch is real when top-1 agreement is below `min_top1` or the output's max|diff|
 relative to the output scale exceeds `rel_tol`. Per-layer sign changes point at the first
-layer where the two sides took a different binary decision."""
+layer where the two sides took a different binary decision.
+
+The reference uses the deployment sign rule (0 -> +1), as the engine does; the model's own
+forward (training-time `torch.sign`, 0 -> 0) differs exactly where an exact zero enters a
+binarization. So the check also counts those zeros per binary conv, names the layers, and
+compares the engine with the model's own forward: a difference there is a mismatch too."""
 import json
 
 import numpy as np
@@ -11,11 +16,43 @@ import torch
 from .reference import reference_forward
 
 
-def graph_output_name(path):
-    """The graph's output tensor name, read from the file's metadata."""
+def read_graph(path):
+    """The file's graph (metadata), without loading its tensors."""
     from safetensors import safe_open
     with safe_open(path, framework="numpy") as f:
-        return json.loads(f.metadata()["graph"])["outputs"][0]
+        return json.loads(f.metadata()["graph"])
+
+
+def graph_output_name(path):
+    """The graph's output tensor name, read from the file's metadata."""
+    return read_graph(path)["outputs"][0]
+
+
+def count_binarized_zeros(graph, reference):
+    """[{name, input, zeros, total}] for every binary conv (bconv2d) whose input, in the
+    reference, holds exact zeros: there training-time sign(0) = 0, the deployed sign +1."""
+    rows = []
+    for op in graph["ops"]:
+        if op["type"] != "bconv2d" or op["inputs"][0] not in reference:
+            continue
+        x = reference[op["inputs"][0]]
+        zeros = int((x == 0).sum())
+        if zeros:
+            rows.append({"name": op["name"], "input": op["inputs"][0], "zeros": zeros,
+                         "total": int(x.numel())})
+    return rows
+
+
+def _own_forward(model, x):
+    """The model's own eval forward (training-time sign), or None if it cannot run here."""
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            return model.eval()(x).detach().cpu().numpy()
+    except Exception:  # e.g. a foreign module whose forward needs CUDA
+        return None
+    finally:
+        model.train(was_training)
 
 
 def compare(reference, engine, output_name, rel_tol=1e-3, min_top1=0.99):
@@ -49,14 +86,31 @@ def compare(reference, engine, output_name, rel_tol=1e-3, min_top1=0.99):
     return report
 
 
-def check_file(path, model, input_size, batch=8, seed=0):
-    """Run the file with irnet_infer.Model and the reference on seeded random inputs."""
+def check_file(path, model, input_size, batch=8, seed=0, inputs=None, rel_tol=1e-3,
+               min_top1=0.99):
+    """Run the file with irnet_infer.Model and the reference on `inputs` (a float tensor
+    (N, C, H, W), e.g. preprocessed real images), or else on seeded random inputs."""
     import irnet_infer
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(batch, *input_size, generator=gen)
+    if inputs is None:
+        gen = torch.Generator().manual_seed(seed)
+        inputs = torch.randn(batch, *input_size, generator=gen)
+    x = torch.as_tensor(inputs, dtype=torch.float32)
     _, reference = reference_forward(model, x, capture=True)
     engine = irnet_infer.Model(path).run_debug(x.numpy())
-    return compare(reference, engine, graph_output_name(path))
+    graph = read_graph(path)
+    output = graph["outputs"][0]
+    report = compare(reference, engine, output, rel_tol, min_top1)
+    report["zeros"] = count_binarized_zeros(graph, reference)
+    own = _own_forward(model, x)
+    if own is not None and output in engine and "error" not in report:
+        got = np.asarray(engine[output], dtype=np.float32)
+        diff = float(np.abs(got - own).max(initial=0))
+        scale = max(float(np.abs(own).max(initial=0)), 1e-12)
+        top1 = float((got.argmax(-1) == own.argmax(-1)).mean())
+        report["own_forward"] = {"max_abs_diff": diff, "rel_diff": diff / scale,
+                                 "top1_agreement": top1}
+        report["ok"] = bool(report["ok"] and top1 >= min_top1 and diff / scale <= rel_tol)
+    return report
 
 
 def format_report(report):
@@ -74,5 +128,13 @@ def format_report(report):
         lines.append(f"output max|diff| {report['max_abs_diff']:.3g} "
                      f"(relative {report['rel_diff']:.3g}), "
                      f"top-1 agreement {report['top1_agreement']:.1%}")
+    for z in report.get("zeros", []):
+        lines.append(f"  {z['name']:<32} {z['zeros']} of {z['total']} inputs are exactly 0: "
+                     "training-time sign(0) = 0, deployed +1")
+    own = report.get("own_forward")
+    if own is not None:
+        lines.append(f"against the model's own forward (training-time sign): max|diff| "
+                     f"{own['max_abs_diff']:.3g} (relative {own['rel_diff']:.3g}), "
+                     f"top-1 agreement {own['top1_agreement']:.1%}")
     lines.append("OK" if report["ok"] else "MISMATCH")
     return "\n".join(lines)
