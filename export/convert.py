@@ -1,9 +1,12 @@
 """Convert a trained IR-Net model to an `.irb` file (docs/FORMAT.md).
 
-    python -m export.convert model.pth model.irb [--arch NAME] [--num-classes N]
-        [--input-size C H W] [--mean M M M] [--std S S S] [--classes FILE] [--check]
+    python -m export.convert model.pth model.irb [--arch NAME | --model PKG.MOD:FACTORY]
+        [--num-classes N] [--input-size C H W] [--mean M M M] [--std S S S]
+        [--classes FILE] [--check]
 """
 import argparse
+import importlib
+import re
 import sys
 
 import torch
@@ -38,14 +41,71 @@ def _explicit_variant(arch):
     return "1w32a" if name.endswith(W32A_SUFFIX) else "1w1a" if name.endswith("_1w1a") else None
 
 
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save's default (zip) format
+_PICKLE_PROTOCOL = 0x80      # torch.save's legacy format: a pickle, protocol 2 or later
+
+WHOLE_MODULE_HELP = (
+    "it holds pickled Python objects (a whole model saved with torch.save(model)?), which are "
+    "not unpickled here because that can run arbitrary code. Either save the weights: "
+    "torch.save(model.state_dict(), 'weights.pth') and convert with --arch NAME or "
+    "--model PKG.MOD:FACTORY, or convert the module in Python: "
+    "from export.convert import convert; convert(model, 'model.irb')")
+
+
 def _load_file(path):
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with open(path, "rb") as f:
+            head = f.read(4)
     except FileNotFoundError:
         raise ValueError(f"checkpoint not found: {path}") from None
+    except IsADirectoryError:
+        raise ValueError(f"checkpoint {path} is a directory, not a file") from None
+    if head != _ZIP_MAGIC and (not head or head[0] != _PICKLE_PROTOCOL):
+        raise ValueError(f"{path} is not a PyTorch checkpoint (neither torch.save's zip "
+                         "format nor a pickle); expected a file written by torch.save")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # unpickling refused or corrupt file: say which, in one line
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
+        if "Weights only load failed" in text:
+            found = re.search(r"GLOBAL ([\w.]+)", text)
+            what = f" (first: {found.group(1)})" if found else ""
+            raise ValueError(f"cannot load {path}: {WHOLE_MODULE_HELP}{what}") from None
+        first = text.strip().splitlines()[0] if text.strip() else type(e).__name__
         raise ValueError(f"cannot load checkpoint {path}: {first}") from None
+
+
+def model_from_factory(spec, num_classes=None):
+    """The nn.Module returned by `package.module:factory` (called with num_classes= when
+    given). The import runs that code: it is the user's own network definition."""
+    module_name, sep, attr = str(spec).partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"--model expects package.module:factory, got {spec!r}")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except ImportError as e:
+        raise ValueError(f"--model {spec}: cannot import {module_name} ({e})") from None
+    except AttributeError:
+        raise ValueError(f"--model {spec}: {module_name} has no attribute {attr!r}") from None
+    model = factory(num_classes=num_classes) if num_classes is not None else factory()
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"--model {spec} returned {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def load_into(model, source):
+    """`model` with the state_dict of a checkpoint path/dict loaded into it."""
+    if isinstance(source, str):
+        source = _load_file(source)
+    state = source.get("state_dict", source) if isinstance(source, dict) else None
+    if not _is_state_dict(state):
+        raise ValueError("checkpoint has no 'state_dict' of tensors")
+    state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+    result = model.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise ValueError(f"state_dict does not match the model: missing "
+                         f"{result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}")
+    return model
 
 
 def _is_state_dict(obj):
@@ -63,7 +123,8 @@ def load_model(source, arch=None, num_classes=None, input_size=None, notes=None)
         if size is None and arch is not None:
             size = ARCH_DEFAULTS[split_arch(arch)[0]]["input_size"]
         if size is None:
-            raise ValueError("input_size is needed for a model without an `input_size` attribute")
+            raise ValueError("input_size is needed for a model without an `input_size` "
+                             "attribute (--input-size C H W)")
         return source, arch, tuple(int(v) for v in size), None, None
     if not isinstance(source, dict):
         raise ValueError(f"expected a checkpoint dict or a state_dict, got {type(source).__name__}")
@@ -167,26 +228,65 @@ def _variant_note(graph):
             f"{n32} 1W/32A (float activations)")
 
 
+EXAMPLES = """examples:
+  python -m export.convert model.pth model.irb
+      a checkpoint written by export.train ({'arch', 'state_dict', ...})
+  python -m export.convert resnet20_1w1a.pth.tar model.irb --arch resnet20 --check
+      an official IR-Net checkpoint (DataParallel 'module.' keys are fine)
+  python -m export.convert weights.pth model.irb --arch resnet20_1w32a
+      a 1W/32A checkpoint: binary weights, float activations (same keys as 1W/1A)
+  python -m export.convert weights.pth model.irb --model mynets.binary:make_net --input-size 3 32 32
+      your own network: mynets/binary.py defines make_net() returning the nn.Module
+
+A whole pickled model (torch.save(model)) is not loaded: save model.state_dict(), or call
+export.convert.convert(model, 'model.irb') from Python."""
+
+
 def _parser():
-    p = argparse.ArgumentParser(prog="python -m export.convert",
-                                description="Convert an IR-Net checkpoint to an .irb file.")
-    p.add_argument("checkpoint")
-    p.add_argument("output")
-    p.add_argument("--arch", choices=arch_names())
-    p.add_argument("--num-classes", type=int)
-    p.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"))
-    p.add_argument("--mean", type=float, nargs="+")
-    p.add_argument("--std", type=float, nargs="+")
+    p = argparse.ArgumentParser(
+        prog="python -m export.convert", epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Convert an IR-Net PyTorch checkpoint to an .irb file for irnet_infer.")
+    p.add_argument("checkpoint", help="the .pth file: a state_dict, or a dict with "
+                   "'state_dict' (and optionally 'arch', 'preprocess', 'classes')")
+    p.add_argument("output", help="the .irb file to write")
+    p.add_argument("--arch", choices=arch_names(), metavar="NAME",
+                   help="network of a checkpoint without 'arch': one of %(choices)s. "
+                        "NAME_1w32a is the 1W/32A twin (binary weights, float activations); "
+                        "without it a state_dict is taken as 1W/1A, and the converter says so")
+    p.add_argument("--model", metavar="PKG.MOD:FACTORY",
+                   help="your own network instead of --arch: the factory is imported and "
+                        "called (with num_classes= if --num-classes is given), and the "
+                        "checkpoint's state_dict loaded into it")
+    p.add_argument("--num-classes", type=int,
+                   help="outputs of the classifier (default: read from the checkpoint)")
+    p.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"),
+                   help="per-sample input shape (default: the arch's, e.g. 3 32 32 for the "
+                        "CIFAR nets, 3 224 224 for ImageNet)")
+    p.add_argument("--mean", type=float, nargs="+", metavar="M",
+                   help="per-channel mean subtracted from pixels in 0..1 before the network "
+                        "(one value per input channel; default: the arch's dataset)")
+    p.add_argument("--std", type=float, nargs="+", metavar="S",
+                   help="per-channel std the pixels are divided by after the mean")
     p.add_argument("--classes", metavar="FILE", help="class names, one per line")
     p.add_argument("--check", action="store_true",
-                   help="load the file with irnet_infer and compare with the reference")
+                   help="load the file with irnet_infer and compare with the reference, per "
+                        "layer; also counts exact zeros entering each binarization (where "
+                        "training-time sign(0) = 0 differs from the deployed +1) and compares "
+                        "with the model's own forward")
     return p
 
 
 def main(argv=None):
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.arch and args.model:
+        parser.error("give --arch or --model, not both")
     try:
-        result = convert(args.checkpoint, args.output, arch=args.arch,
+        source = args.checkpoint
+        if args.model:
+            source = load_into(model_from_factory(args.model, args.num_classes), source)
+        result = convert(source, args.output, arch=args.arch,
                          num_classes=args.num_classes, input_size=args.input_size,
                          mean=args.mean, std=args.std, classes=args.classes, check=args.check)
     except (ValueError, OSError, ImportError) as e:
