@@ -7,6 +7,8 @@ Forward of `IRConv2d`, per output channel o:
     y     = conv2d(sign(x), sign(w_std) * 2**s, bias, stride, padding, dilation, groups)
 
 Padding is zero padding applied by `F.conv2d` after `sign()`, exactly as in the official code.
+`IRConv2dW` is the paper's 1W/32A setting (official `ir_1w32a`): the same binary weights, and
+the input x used as is (no sign).
 
 Sign rule. Training mode uses `torch.sign`, as the official code does, so `sign(0) = 0`.
 A binary engine cannot represent 0, so deployment uses `x < 0 -> -1, otherwise +1` (0.0 and -0.0
