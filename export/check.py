@@ -28,18 +28,26 @@ def graph_output_name(path):
     return read_graph(path)["outputs"][0]
 
 
-def count_binarized_zeros(graph, reference):
-    """[{name, input, zeros, total}] for every binary conv (bconv2d) whose input, in the
-    reference, holds exact zeros: there training-time sign(0) = 0, the deployed sign +1."""
+def count_binarized_zeros(graph, reference, model=None):
+    """[{name, input, zeros, total, weight_zeros, weights}] for every binary conv whose
+    binarized input (bconv2d, in the reference) or standardized weight (bconv2d, bwconv2d, from
+    `model`) holds exact zeros: there training-time sign(0) = 0, the deployed sign +1."""
+    from .irnet import binary_weight
+    modules = dict(model.named_modules()) if model is not None else {}
     rows = []
     for op in graph["ops"]:
-        if op["type"] != "bconv2d" or op["inputs"][0] not in reference:
+        if op["type"] not in ("bconv2d", "bwconv2d"):
             continue
-        x = reference[op["inputs"][0]]
-        zeros = int((x == 0).sum())
-        if zeros:
-            rows.append({"name": op["name"], "input": op["inputs"][0], "zeros": zeros,
-                         "total": int(x.numel())})
+        row = {"name": op["name"], "input": op["inputs"][0], "zeros": 0, "total": 0,
+               "weight_zeros": 0, "weights": 0}
+        x = reference.get(op["inputs"][0])
+        if op["type"] == "bconv2d" and x is not None:
+            row.update(zeros=int((x == 0).sum()), total=int(x.numel()))
+        if op["name"] in modules:
+            w_std, _ = binary_weight(modules[op["name"]])
+            row.update(weight_zeros=int((w_std == 0).sum()), weights=int(w_std.numel()))
+        if row["zeros"] or row["weight_zeros"]:
+            rows.append(row)
     return rows
 
 
@@ -100,7 +108,7 @@ def check_file(path, model, input_size, batch=8, seed=0, inputs=None, rel_tol=1e
     graph = read_graph(path)
     output = graph["outputs"][0]
     report = compare(reference, engine, output, rel_tol, min_top1)
-    report["zeros"] = count_binarized_zeros(graph, reference)
+    report["zeros"] = count_binarized_zeros(graph, reference, model)
     own = _own_forward(model, x)
     if own is not None and output in engine and "error" not in report:
         got = np.asarray(engine[output], dtype=np.float32)
@@ -129,7 +137,12 @@ def format_report(report):
                      f"(relative {report['rel_diff']:.3g}), "
                      f"top-1 agreement {report['top1_agreement']:.1%}")
     for z in report.get("zeros", []):
-        lines.append(f"  {z['name']:<32} {z['zeros']} of {z['total']} inputs are exactly 0: "
+        what = []
+        if z["zeros"]:
+            what.append(f"{z['zeros']} of {z['total']} inputs")
+        if z["weight_zeros"]:
+            what.append(f"{z['weight_zeros']} of {z['weights']} standardized weights")
+        lines.append(f"  {z['name']:<32} {' and '.join(what)} exactly 0: "
                      "training-time sign(0) = 0, deployed +1")
     own = report.get("own_forward")
     if own is not None:

@@ -40,3 +40,17 @@ def test_no_zeros_no_rows(tmp_path):
     report = convert(_resnet20(False), str(tmp_path / "m.irb"), check=True)["check"]
     assert report["zeros"] == [] and report["ok"]
     assert report["own_forward"]["top1_agreement"] == 1.0
+
+
+def test_zero_standardized_weight_counted(tmp_path):
+    """A weight equal to its channel's mean standardizes to exactly 0: torch.sign gives 0."""
+    model = _resnet20(False)
+    with torch.no_grad():
+        w = model.layer2[1].conv2.weight
+        w[5].fill_(0.0)
+        w[5, 0, 0, 0] = 1.0
+        w[5, 1, 0, 0] = -1.0  # mean 0: every other weight of channel 5 standardizes to 0
+    report = convert(model, str(tmp_path / "m.irb"), check=True)["check"]
+    rows = {z["name"]: z for z in report["zeros"]}
+    assert rows["layer2.1.conv2"]["weight_zeros"] == 32 * 9 - 2
+    assert "standardized weights" in format_report(report)
