@@ -23,7 +23,9 @@ LAYERS = {
 }
 PER_ISA_LAYERS = ("A", "B", "C", "D")
 # name -> input size (C, H, W)
-NETWORKS = {"resnet18": (3, 224, 224), "resnet20": (3, 32, 32), "vgg_small": (3, 32, 32)}
+NETWORKS = {"resnet18": (3, 224, 224), "resnet20": (3, 32, 32), "vgg_small": (3, 32, 32),
+            # 1W/32A: binary weights expanded to floats at load, float activations
+            "resnet20_1w32a": (3, 32, 32), "resnet18_1w32a": (3, 224, 224)}
 
 
 def layer_ops(name: str) -> int:

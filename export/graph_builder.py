@@ -17,6 +17,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.utils import _pair
 
 from .blocks import ShortcutA
+from .foreign import has_own_forward, looks_like_ir_conv
 from .irnet import IRConv2d, binary_weight
 from irnet_infer.format import pack_signs
 
@@ -38,6 +39,8 @@ _FUNCTION_SIGNATURES = {
     F.log_softmax: (("input", None), ("dim", None), ("_stacklevel", 3), ("dtype", None)),
     torch.log_softmax: (("input", None), ("dim", None), ("dtype", None)),
     F.dropout: (("input", None), ("p", 0.5), ("training", True), ("inplace", False)),
+    operator.getitem: (("input", None), ("index", None)),
+    F.pad: (("input", None), ("pad", None), ("mode", "constant"), ("value", None)),
 }
 
 _METHOD_SIGNATURES = {
@@ -91,12 +94,14 @@ def _f32(t):
 class GraphBuilder:
     """Collects ops and parameter tensors while walking the traced graph in order."""
 
-    def __init__(self, gm, values, input_size):
+    def __init__(self, gm, values, input_size, foreign=None):
         self.gm = gm
+        self.foreign = foreign or {}  # foreign IR-Net conv path -> "1w1a" | "1w32a"
         self.values = values
         self.input_size = [int(v) for v in input_size]
         self.modules = dict(gm.named_modules())
         self.alias = {}   # node name -> tensor name, for no-op nodes (identity, dropout, ...)
+        self.subsampled = {}  # node name of x[:, :, ::s, ::s] -> (tensor name of x, s)
         self.ops = []
         self.op_names = set()
         self.tensors = {}
@@ -110,6 +115,9 @@ class GraphBuilder:
         return torch.fx.node.map_arg(arg, lambda n: self.values[n.name])
 
     def tensor_input(self, arg, where):
+        if isinstance(arg, torch.fx.Node) and arg.name in self.subsampled:
+            raise ValueError(f"{where}: indexing at node '{arg.name}' is supported only as the "
+                             "option-A shortcut F.pad(x[:, :, ::s, ::s], (0, 0, 0, 0, a, b))")
         if not isinstance(arg, torch.fx.Node) or not torch.is_tensor(self.values.get(arg.name)):
             raise ValueError(f"{where}: expected a tensor input, got {arg!r}")
         return self.alias.get(arg.name, arg.name)
@@ -170,8 +178,14 @@ class GraphBuilder:
         module = self.modules[node.target]
         path = node.target
         x = node.args[0] if node.args else None
+        if isinstance(module, IRConv2d):
+            return _bconv(self, node, path, module, x,
+                          "1w1a" if module.binary_activations else "1w32a")
+        if looks_like_ir_conv(module):
+            return _bconv(self, node, path, module, x, self.foreign[path])
         for cls, handler in _MODULE_HANDLERS:
-            if isinstance(module, cls):
+            # A subclass with its own forward computes something else: unknown.
+            if isinstance(module, cls) and not has_own_forward(module, cls):
                 return handler(self, node, path, module, x)
         raise ValueError(f"unsupported module '{path}' ({_type_name(type(module))})")
 
@@ -260,14 +274,16 @@ def _bias(m):
     return None if m.bias is None else _f32(m.bias)
 
 
-def _bconv(b, node, path, m, x):
+def _bconv(b, node, path, m, x, variant):
+    """IR-Net binary conv: `bconv2d` (1W/1A) or `bwconv2d` (1W/32A, float input)."""
     attrs = _conv_attrs(path, m)
     w_std, shift = binary_weight(m)
     if shift.min() < -128 or shift.max() > 127:
         raise ValueError(f"'{path}': weight scale exponent out of int8 range")
     params = {"weight_bits": pack_signs(w_std.detach().cpu().numpy()),
               "shift": np.ascontiguousarray(shift.numpy().astype(np.int8)), "bias": _bias(m)}
-    b.emit("bconv2d", path, node, [b.tensor_input(x, path)], attrs, params)
+    op_type = "bconv2d" if variant == "1w1a" else "bwconv2d"
+    b.emit(op_type, path, node, [b.tensor_input(x, path)], attrs, params)
 
 
 def _conv(b, node, path, m, x):
@@ -338,8 +354,8 @@ def _no_op(b, node, path, m, x):
     b.make_alias(node, x)  # identity, and dropout (the file describes eval mode)
 
 
+# IR-Net binary convs (ours and foreign ones) are recognised before these (_on_call_module).
 _MODULE_HANDLERS = [
-    (IRConv2d, _bconv),  # before nn.Conv2d: IRConv2d is one
     (nn.Conv2d, _conv),
     (_BatchNorm, _batch_norm),
     (nn.Hardtanh, _hardtanh),  # ReLU6 is a Hardtanh too, with its own bounds
@@ -397,6 +413,36 @@ def _fn_log_softmax(b, node, name, a):
     b.log_softmax(node, name, a["input"], a["dim"])
 
 
+def _fn_getitem(b, node, name, a):
+    """x[:, :, ::s, ::s] of a map: kept aside for the F.pad of an option-A shortcut (the
+    official ResNet-20's LambdaLayer), which becomes one `shortcut_a` op."""
+    x, index = a["input"], a["index"]
+    whole = lambda sl: isinstance(sl, slice) and sl.start is None and sl.stop is None
+    ok = (isinstance(x, torch.fx.Node) and b.values[x.name].dim() == 4
+          and isinstance(index, tuple) and len(index) == 4 and all(map(whole, index))
+          and index[0].step in (None, 1) and index[1].step in (None, 1)
+          and (index[2].step or 1) == (index[3].step or 1) and (index[2].step or 1) >= 1)
+    if not ok:
+        raise ValueError(f"unsupported indexing at node '{node.name}' (only x[:, :, ::s, ::s] "
+                         "feeding an option-A shortcut F.pad is supported)")
+    b.subsampled[node.name] = (b.tensor_input(x, name), int(index[2].step or 1))
+
+
+def _fn_pad(b, node, name, a):
+    """Zero padding of channels only: a ResNet option-A shortcut (`shortcut_a`)."""
+    x, pad = a["input"], [int(v) for v in a["pad"]]
+    if (a["mode"] != "constant" or a["value"] not in (None, 0, 0.0) or len(pad) != 6
+            or pad[:4] != [0, 0, 0, 0] or min(pad) < 0 or b.values[node.name].dim() != 4):
+        raise ValueError(f"'{name}' at node '{node.name}': only zero padding of channels "
+                         "(a ResNet option-A shortcut) is supported")
+    if isinstance(x, torch.fx.Node) and x.name in b.subsampled:
+        src, stride = b.subsampled[x.name]
+    else:
+        src, stride = b.tensor_input(x, name), 1
+    attrs = {"stride": stride, "pad_before": pad[4], "pad_after": pad[5]}
+    b.emit("shortcut_a", name, node, [src], attrs)
+
+
 def _fn_dropout(b, node, name, a):
     if a["training"]:
         raise ValueError(f"'{name}': dropout with training=True cannot be exported")
@@ -409,7 +455,7 @@ _FUNCTION_HANDLERS = {
     F.adaptive_avg_pool2d: _fn_adaptive_avg, torch.flatten: _fn_flatten,
     operator.add: _fn_add, operator.iadd: _fn_add, torch.add: _fn_add,
     F.log_softmax: _fn_log_softmax, torch.log_softmax: _fn_log_softmax,
-    F.dropout: _fn_dropout,
+    F.dropout: _fn_dropout, operator.getitem: _fn_getitem, F.pad: _fn_pad,
 }
 
 _METHOD_HANDLERS = {
@@ -419,6 +465,7 @@ _METHOD_HANDLERS = {
 }
 
 
-def build_graph(gm, values, input_size):
-    """(graph dict, {tensor name: numpy array}) for a traced model and its node values."""
-    return GraphBuilder(gm, values, input_size).build()
+def build_graph(gm, values, input_size, foreign=None):
+    """(graph dict, {tensor name: numpy array}) for a traced model and its node values.
+    `foreign` maps the paths of foreign IR-Net convs to their variant (export/foreign.py)."""
+    return GraphBuilder(gm, values, input_size, foreign).build()

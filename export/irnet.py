@@ -7,6 +7,8 @@ Forward of `IRConv2d`, per output channel o:
     y     = conv2d(sign(x), sign(w_std) * 2**s, bias, stride, padding, dilation, groups)
 
 Padding is zero padding applied by `F.conv2d` after `sign()`, exactly as in the official code.
+`IRConv2dW` is the paper's 1W/32A setting (official `ir_1w32a`): the same binary weights, and
+the input x used as is (no sign).
 
 Sign rule. Training mode uses `torch.sign`, as the official code does, so `sign(0) = 0`.
 A binary engine cannot represent 0, so deployment uses `x < 0 -> -1, otherwise +1` (0.0 and -0.0
@@ -60,7 +62,9 @@ def weight_shift(w_std):
 
 
 class IRConv2d(nn.Conv2d):
-    """Conv2d with binary weights and activations (IR-Net). State dict = nn.Conv2d's."""
+    """Conv2d with binary weights and activations (IR-Net 1W/1A). State dict = nn.Conv2d's."""
+
+    binary_activations = True
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -73,8 +77,14 @@ class IRConv2d(nn.Conv2d):
         w_std = standardize_weight(self.weight)
         scale = torch.pow(2.0, weight_shift(w_std).to(w_std.dtype)).view(-1, 1, 1, 1).detach()
         bw = EDESign.apply(w_std, self.k, self.t, self.deploy) * scale
-        ba = EDESign.apply(x, self.k, self.t, self.deploy)
+        ba = EDESign.apply(x, self.k, self.t, self.deploy) if self.binary_activations else x
         return F.conv2d(ba, bw, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class IRConv2dW(IRConv2d):
+    """IR-Net 1W/32A: binary weights (as IRConv2d), float activations. Same state dict."""
+
+    binary_activations = False
 
 
 def binary_weight(conv):

@@ -6,8 +6,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .blocks import BasicBlockB, BiRealBlockA, BiRealBlockImageNet
-from .irnet import IRConv2d
+from .blocks import (BasicBlockA1w32a, BasicBlockB, BasicBlockImageNet1w32a, BiRealBlockA,
+                     BiRealBlockImageNet)
+from .irnet import IRConv2d, IRConv2dW
 
 
 class ResNet20(nn.Module):
@@ -38,14 +39,14 @@ class ResNet20(nn.Module):
 
 
 class VGGSmall(nn.Module):
-    def __init__(self, num_classes=10, input_size=(3, 32, 32)):
+    def __init__(self, num_classes=10, input_size=(3, 32, 32), conv=IRConv2d):
         super().__init__()
         self.input_size = tuple(input_size)
         self.conv0 = nn.Conv2d(input_size[0], 128, kernel_size=3, padding=1, bias=False)
         self.bn0 = nn.BatchNorm2d(128)
         chans = [(128, 128), (128, 256), (256, 256), (256, 512), (512, 512)]
         for i, (cin, cout) in enumerate(chans, start=1):
-            setattr(self, f"conv{i}", IRConv2d(cin, cout, kernel_size=3, padding=1, bias=False))
+            setattr(self, f"conv{i}", conv(cin, cout, kernel_size=3, padding=1, bias=False))
             setattr(self, f"bn{i}", nn.BatchNorm2d(cout))
         self.pooling = nn.MaxPool2d(2, 2)
         self.nonlinear = nn.Hardtanh()
@@ -64,8 +65,9 @@ class VGGSmall(nn.Module):
 
 
 class ResNet18Cifar(nn.Module):
-    def __init__(self, num_classes=10, input_size=(3, 32, 32)):
+    def __init__(self, num_classes=10, input_size=(3, 32, 32), conv=IRConv2d):
         super().__init__()
+        self.conv = conv
         self.input_size = tuple(input_size)
         self.conv1 = nn.Conv2d(input_size[0], 64, kernel_size=3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
@@ -81,7 +83,7 @@ class ResNet18Cifar(nn.Module):
     def _make_layer(self, planes, blocks, stride):
         layers = []
         for s in [stride] + [1] * (blocks - 1):
-            layers.append(BasicBlockB(self.in_planes, planes, s))
+            layers.append(BasicBlockB(self.in_planes, planes, s, self.conv))
             self.in_planes = planes
         return nn.Sequential(*layers)
 
@@ -93,12 +95,14 @@ class ResNet18Cifar(nn.Module):
 
 
 class ResNetImageNet(nn.Module):
-    def __init__(self, layers, num_classes=1000, input_size=(3, 224, 224)):
+    def __init__(self, layers, num_classes=1000, input_size=(3, 224, 224), weights_only=False):
         super().__init__()
+        # 1W/32A (official 1w32a folders): classic blocks, ReLU instead of Hardtanh.
+        self.weights_only = weights_only
         self.input_size = tuple(input_size)
         self.conv1 = nn.Conv2d(input_size[0], 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
-        self.nonlinear1 = nn.Hardtanh()
+        self.nonlinear1 = nn.ReLU() if weights_only else nn.Hardtanh()
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.inplanes = 64
         self.layer1 = self._make_layer(64, layers[0], 1)
@@ -117,9 +121,13 @@ class ResNetImageNet(nn.Module):
             downsample = nn.Sequential(
                 nn.Conv2d(self.inplanes, planes, kernel_size=1, stride=stride, bias=False),
                 nn.BatchNorm2d(planes))
-        layers = [BiRealBlockImageNet(self.inplanes, planes, stride, downsample)]
+        if self.weights_only:
+            block = lambda i, p, s=1, d=None: BasicBlockImageNet1w32a(i, p, s, d, IRConv2dW)
+        else:
+            block = BiRealBlockImageNet
+        layers = [block(self.inplanes, planes, stride, downsample)]
         self.inplanes = planes
-        layers += [BiRealBlockImageNet(planes, planes) for _ in range(1, blocks)]
+        layers += [block(planes, planes) for _ in range(1, blocks)]
         return nn.Sequential(*layers)
 
     def forward(self, x):
@@ -127,6 +135,33 @@ class ResNetImageNet(nn.Module):
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         x = torch.flatten(self.avgpool(x), 1)
         return self.logsoftmax(self.fc(self.bn2(x)))
+
+
+class ResNet20W(nn.Module):
+    """ResNet-20 1W/32A as in the official 1w32a folder: no activation after the stem, classic
+    ReLU blocks, ReLU after the final BatchNorm1d. State dict keys equal ResNet20's."""
+
+    def __init__(self, num_classes=10, input_size=(3, 32, 32)):
+        super().__init__()
+        self.input_size = tuple(input_size)
+        self.conv1 = nn.Conv2d(input_size[0], 16, kernel_size=3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        layers, in_planes = [], 16
+        for planes, stride in ((16, 1), (32, 2), (64, 2)):
+            blocks = []
+            for s in [stride, 1, 1]:
+                blocks.append(BasicBlockA1w32a(in_planes, planes, s, IRConv2dW))
+                in_planes = planes
+            layers.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3 = layers
+        self.bn2 = nn.BatchNorm1d(64)
+        self.linear = nn.Linear(64, num_classes)
+
+    def forward(self, x):
+        out = self.bn1(self.conv1(x))
+        out = self.layer3(self.layer2(self.layer1(out)))
+        out = torch.flatten(F.adaptive_avg_pool2d(out, 1), 1)
+        return self.linear(F.relu(self.bn2(out)))
 
 
 def resnet20(num_classes=10, input_size=(3, 32, 32)):
@@ -157,6 +192,40 @@ MODELS = {
     "resnet34": resnet34,
 }
 
+# 1W/32A twins, registered as NAME_1w32a (the official naming). VGG-Small and CIFAR ResNet-18
+# have no official 1w32a network: theirs keep the 1W/1A structure with binary-weight convs.
+MODELS_1W32A = {
+    "resnet20": lambda num_classes=10, input_size=(3, 32, 32): ResNet20W(num_classes, input_size),
+    "vgg_small": lambda num_classes=10, input_size=(3, 32, 32):
+        VGGSmall(num_classes, input_size, conv=IRConv2dW),
+    "resnet18_cifar": lambda num_classes=10, input_size=(3, 32, 32):
+        ResNet18Cifar(num_classes, input_size, conv=IRConv2dW),
+    "resnet18": lambda num_classes=1000, input_size=(3, 224, 224):
+        ResNetImageNet([2, 2, 2, 2], num_classes, input_size, weights_only=True),
+    "resnet34": lambda num_classes=1000, input_size=(3, 224, 224):
+        ResNetImageNet([3, 4, 6, 3], num_classes, input_size, weights_only=True),
+}
+W32A_SUFFIX = "_1w32a"
+
+
+def split_arch(name):
+    """(registry name, "1w1a" | "1w32a") of an arch name; the official code's suffixes
+    `_1w1a` and `_1w32a` are accepted. Raises ValueError for an unknown name."""
+    text = str(name)
+    base, variant = text, "1w1a"
+    if text.endswith(W32A_SUFFIX):
+        base, variant = text[: -len(W32A_SUFFIX)], "1w32a"
+    elif text.endswith("_1w1a") and text not in MODELS:
+        base = text[: -len("_1w1a")]
+    if base not in MODELS:
+        raise ValueError(f"unknown arch '{name}' (known: {', '.join(arch_names())})")
+    return base, variant
+
+
+def arch_names():
+    """Every accepted --arch: the registry names and their NAME_1w32a twins."""
+    return sorted(MODELS) + sorted(n + W32A_SUFFIX for n in MODELS_1W32A)
+
 # Defaults per arch, and the state_dict key whose shape[0] is the number of classes.
 ARCH_DEFAULTS = {
     "resnet20": {"num_classes": 10, "input_size": (3, 32, 32), "classifier": "linear.weight"},
@@ -169,15 +238,16 @@ ARCH_DEFAULTS = {
 
 
 def create_model(name, num_classes=None, input_size=None):
-    """Build a registered network; None arguments take the arch's defaults."""
-    if name not in MODELS:
-        raise ValueError(f"unknown arch '{name}' (known: {', '.join(sorted(MODELS))})")
-    defaults = ARCH_DEFAULTS[name]
+    """Build a registered network (NAME or NAME_1w32a); None arguments take the arch's
+    defaults."""
+    base, variant = split_arch(name)
+    defaults = ARCH_DEFAULTS[base]
     num_classes = defaults["num_classes"] if num_classes is None else int(num_classes)
     input_size = defaults["input_size"] if input_size is None else tuple(int(v) for v in input_size)
     if len(input_size) != 3:
         raise ValueError(f"input_size must be (C, H, W), got {input_size}")
-    return MODELS[name](num_classes=num_classes, input_size=input_size)
+    factory = MODELS_1W32A[base] if variant == "1w32a" else MODELS[base]
+    return factory(num_classes=num_classes, input_size=input_size)
 
 
 def load_checkpoint_state(state_dict, arch=None):
@@ -191,7 +261,7 @@ def load_checkpoint_state(state_dict, arch=None):
     if arch is None:
         imagenet_resnet = "fc.weight" in out and any(k.startswith("layer1.") for k in out)
     else:
-        imagenet_resnet = arch in ("resnet18", "resnet34")
+        imagenet_resnet = split_arch(arch)[0] in ("resnet18", "resnet34")
     if imagenet_resnet:
         out = {k: v for k, v in out.items() if not k.startswith("bn3.")}
     return out
@@ -199,6 +269,6 @@ def load_checkpoint_state(state_dict, arch=None):
 
 def infer_num_classes(name, state_dict):
     """Number of classes from the classifier weight in a state_dict, or None."""
-    key = ARCH_DEFAULTS.get(name, {}).get("classifier")
+    key = ARCH_DEFAULTS.get(split_arch(name)[0], {}).get("classifier")
     weight = state_dict.get(key) if key else None
     return None if weight is None else int(weight.shape[0])

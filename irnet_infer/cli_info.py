@@ -48,7 +48,7 @@ def infer_shapes(graph: dict) -> dict[str, tuple]:
     for op in graph["ops"]:
         t, a = op["type"], op.get("attrs", {})
         x = shapes[op["inputs"][0]]
-        if t in ("conv2d", "bconv2d"):
+        if t in ("conv2d", "bconv2d", "bwconv2d"):
             out = (int(a["out_channels"]),) + _window(x[1], x[2], a)
         elif t in ("max_pool2d", "avg_pool2d"):
             out = (x[0],) + _window(x[1], x[2], a)
@@ -80,14 +80,16 @@ def layer_rows(f) -> list[dict]:
         stored = sum(int(x.nbytes) for x in tensors)
         out = shapes[op["outputs"][0]]
         binary_macs = float_macs = 0
-        if t in ("conv2d", "bconv2d"):
+        if t in ("conv2d", "bconv2d", "bwconv2d"):
             kh, kw = _pair(a["kernel_size"])
             weights = int(a["out_channels"]) * int(a["in_channels"]) * kh * kw
             macs = weights * out[1] * out[2]
             params = weights + sum(int(x.size) for k, x in zip(op["params"], tensors)
                                    if k not in ("weight", "weight_bits", "shift"))
-            if t == "bconv2d":
-                kind, binary_macs = "binary", macs
+            if t in ("bconv2d", "bwconv2d"):
+                # 1W/32A (bwconv2d) stores binary weights but multiplies float activations
+                kind = "binary" if t == "bconv2d" else "binary-weight"
+                binary_macs, float_macs = (macs, 0) if t == "bconv2d" else (0, macs)
                 # float32 twin: the real-valued weight plus bias; the shift folds into the weight
                 float32 = 4 * (weights + (int(f.tensors[op["params"]["bias"]].size)
                                           if "bias" in op["params"] else 0))

@@ -26,7 +26,7 @@ FORMAT_VERSION = 1
 MAX_HEADER_BYTES = 64 * 1024 * 1024
 
 OP_TYPES = frozenset({
-    "add", "avg_pool2d", "batch_norm", "bconv2d", "conv2d", "flatten", "global_avg_pool",
+    "add", "avg_pool2d", "batch_norm", "bconv2d", "bwconv2d", "conv2d", "flatten", "global_avg_pool",
     "hardtanh", "linear", "log_softmax", "max_pool2d", "relu", "shortcut_a",
 })
 

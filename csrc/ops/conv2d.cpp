@@ -4,7 +4,13 @@
 // row is one contiguous segment of a GEMM row, and the pixels of one output row are stride * Cin
 // floats apart: no im2col copy. The kernel's epilogue applies out = acc * mul + bias per output
 // channel (a following BatchNorm folds into mul and bias), an optional residual add and clamp.
+//
+// `bwconv2d` (IR-Net 1W/32A: binary weights, float activations) is this same op: its sign bits
+// are expanded once, at load, to +/-1 weights and its 2^shift goes into mul. The product is
+// exact (a power of two), so acc * 2^shift equals PyTorch's sum of x * (+/-2^shift) up to the
+// order of the sum.
 #include <algorithm>
+#include <cmath>
 
 #include "ops/conv_base.h"
 #include "ops/parallel.h"
@@ -21,18 +27,23 @@ class Conv2d final : public ConvBase {
   Shape prepare(const std::vector<Shape>& in, const GraphDesc& g, const KernelConfig& k) override {
     take_input(in);
     k_ = checked_mul(win_.kh * win_.kw, cin_, "kernel");
-    const HostTensor& w = g.param(desc_, "weight", DType::F32, {cout_, cin_, win_.kh, win_.kw});
-    // OIHW -> [(ky, kx, c)][o], the order of a pixel's taps in the NHWC input.
+    // [(ky, kx, c)][o], the order of a pixel's taps in the NHWC input.
     std::vector<float> weights(size_t(k_ * cout_));
-    const float* src = w.data<float>();
-    for (int64_t o = 0; o < cout_; ++o)
-      for (int64_t c = 0; c < cin_; ++c)
-        for (int64_t ky = 0; ky < win_.kh; ++ky)
-          for (int64_t kx = 0; kx < win_.kw; ++kx)
-            weights[size_t(((ky * win_.kw + kx) * cin_ + c) * cout_ + o)] =
-                src[((o * cin_ + c) * win_.kh + ky) * win_.kw + kx];
+    std::vector<float> mul(size_t(cout_), 1.0f);
+    if (desc_.type == "bwconv2d") {
+      expand_sign_bits(g, weights, mul);
+    } else {
+      const HostTensor& w = g.param(desc_, "weight", DType::F32, {cout_, cin_, win_.kh, win_.kw});
+      const float* src = w.data<float>();
+      for (int64_t o = 0; o < cout_; ++o)
+        for (int64_t c = 0; c < cin_; ++c)
+          for (int64_t ky = 0; ky < win_.kh; ++ky)
+            for (int64_t kx = 0; kx < win_.kw; ++kx)
+              weights[size_t(((ky * win_.kw + kx) * cin_ + c) * cout_ + o)] =
+                  src[((o * cin_ + c) * win_.kh + ky) * win_.kw + kx];
+    }
     packed_ = sgemm_pack_b(size_t(k_), size_t(cout_), k.sgemm.nr, weights.data());
-    init_transform(g, std::vector<float>(size_t(cout_), 1.0f));
+    init_transform(g, std::move(mul));
     padded_ = win_.ph > 0 || win_.pw > 0;
     padded_h_ = in_.h + 2 * win_.ph;
     row_floats_ = checked_mul(in_.w + 2 * win_.pw, cin_, "input");
@@ -78,6 +89,24 @@ class Conv2d final : public ConvBase {
   }
 
  private:
+  // bwconv2d: weight_bits [Cout][kh][kw][words] (bit set = -1) -> +/-1 in `weights`, 2^shift in `mul`.
+  void expand_sign_bits(const GraphDesc& g, std::vector<float>& weights, std::vector<float>& mul) const {
+    const int64_t words = (cin_ + 63) / 64, taps = win_.kh * win_.kw;
+    const uint64_t* w = g.param(desc_, "weight_bits", DType::U64, {cout_, win_.kh, win_.kw, words}).data<uint64_t>();
+    const int8_t* sh = g.param(desc_, "shift", DType::I8, {cout_}).data<int8_t>();
+    const uint64_t tail = cin_ % 64 ? ~uint64_t(0) << (cin_ % 64) : 0;
+    for (int64_t o = 0; o < cout_; ++o) {
+      check(sh[o] >= -100 && sh[o] <= 100, desc_.where(), ": shift ", int(sh[o]), " is out of range -100..100");
+      mul[size_t(o)] = std::ldexp(1.0f, sh[o]);
+      for (int64_t t = 0; t < taps; ++t) {
+        const uint64_t* bits = w + (o * taps + t) * words;
+        check((bits[words - 1] & tail) == 0, desc_.where(), ": weight_bits has bits set beyond in_channels");
+        for (int64_t c = 0; c < cin_; ++c)
+          weights[size_t((t * cin_ + c) * cout_ + o)] = (bits[c / 64] >> (c % 64)) & 1 ? -1.0f : 1.0f;
+      }
+    }
+  }
+
   // Row r of the zero-bordered batch (sample r / padded_h_), row_floats_ floats at dst.
   void pad_row(const float* in, int64_t r, float* dst) const {
     const int64_t n = r / padded_h_, y = r % padded_h_ - win_.ph;

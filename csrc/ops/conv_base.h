@@ -21,15 +21,25 @@ class ConvBase : public Op {
     check(cin_ >= 1 && cout_ >= 1, d.where(), ": channel counts must be >= 1");
   }
 
-  // Refused (the batch_norm then runs as its own op) when a folded value would not be a
-  // finite normal float: 2^100 * 1e10 overflows to inf, and inf * a dot of 0 is NaN where
-  // PyTorch computes 0 * scale; a subnormal product would round where PyTorch's two steps do not.
+  // Folded only where it is provably PyTorch's rounding: PyTorch computes
+  // ((acc * m + b) * scale) + shift, the fold (acc * (m * scale)) + (b * scale + shift). With
+  // m a power of two (1 for a float conv, 2^shift for a binary one, or 0) and b = 0 they are
+  // the same steps: m * scale is exact and b * scale + shift is shift. A conv bias, or a
+  // second BatchNorm after a first one folded a non-power-of-two scale, keeps the batch_norm
+  // as its own op. Refused too when a folded value would not be a finite normal float:
+  // 2^100 * 1e10 overflows to inf, and inf * a dot of 0 is NaN where PyTorch computes
+  // 0 * scale; a subnormal product would round where PyTorch's two steps do not.
   bool fold_affine(const std::vector<float>& scale, const std::vector<float>& shift) override {
     if (residual_ || clamped_) return false;
+    for (size_t o = 0; o < mul_.size(); ++o) {
+      int exponent = 0;
+      const bool power_of_two = mul_[o] == 0.0f || std::fabs(std::frexp(mul_[o], &exponent)) == 0.5f;
+      if (bias_[o] != 0.0f || !power_of_two) return false;
+    }
     std::vector<float> mul(mul_), bias(bias_);
     for (size_t o = 0; o < mul.size(); ++o) {
-      mul[o] *= scale[o];  // exact for a binary conv: mul_ is a power of two here
-      bias[o] = bias[o] * scale[o] + shift[o];
+      mul[o] *= scale[o];
+      bias[o] = shift[o];
       const bool exact_zero = mul[o] == 0.0f && (mul_[o] == 0.0f || scale[o] == 0.0f);
       if (!(std::isnormal(mul[o]) || exact_zero) || !std::isfinite(bias[o])) return false;
     }

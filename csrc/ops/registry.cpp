@@ -26,6 +26,7 @@ std::unique_ptr<Op> create_op(const OpDesc& desc) {
       {"avg_pool2d", make_avg_pool2d},
       {"batch_norm", make_batch_norm},
       {"bconv2d", make_bconv2d},
+      {"bwconv2d", make_conv2d},  // 1W/32A: the float conv with weights expanded at load
       {"conv2d", make_conv2d},
       {"flatten", make_flatten},
       {"global_avg_pool", make_global_avg_pool},
