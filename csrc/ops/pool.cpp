@@ -34,7 +34,8 @@ class Pool2d final : public Op {
     // About one thread per 2^20 window taps: pools are memory bound and quick.
     const int64_t work = rows * out_.w * win_.kh * win_.kw * in_.c;
     const int threads = int(std::max<int64_t>(1, std::min<int64_t>(a.num_threads, work >> 20)));
-    const size_t window = size_t(win_.kh * win_.kw);
+    // The cells a window can cover: a kernel larger than the map is clipped to it.
+    const size_t window = size_t(std::min(win_.kh, in_.h) * std::min(win_.kw, in_.w));
     parallel_region(threads, [&] { thread_scratch<const float*>(window); }, [&] {
       const float** taps = thread_scratch<const float*>(window);
 #pragma omp for schedule(static)
@@ -76,7 +77,7 @@ class Pool2d final : public Op {
         }
   }
 
-  // taps: room for the window's kh * kw input pixels.
+  // taps: room for the window's input pixels.
   void pool_pixel(const RunArgs& a, int64_t n, int64_t oy, int64_t ox, const float** taps) const {
     const int64_t c = in_.c;
     const Cells w = cells(oy, ox);
