@@ -79,18 +79,27 @@ class _CifarUnpickler(pickle.Unpickler):
     arrays and scalars. A pickle naming any other callable (os.system, builtins.eval, ...) is
     refused before anything runs: unpickling a file must never run code from it."""
 
-    # numpy's own reconstructors (1.x module path, and 2.x's, which 1.x-made files map to).
+    # numpy's own reconstructors (1.x module paths, and 2.x's, which 1.x-made files map to).
     ALLOWED = frozenset({
         ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
         ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),  # protocol 5
         ("numpy", "ndarray"), ("numpy", "dtype"),
     })
 
     def find_class(self, module: str, name: str):
+        if (module, name) == ("_codecs", "encode"):  # how protocols 0-2 spell bytes in Python 3
+            return _latin1_bytes
         if (module, name) not in self.ALLOWED:
             raise pickle.UnpicklingError(f"refusing {module}.{name}: a CIFAR-10 batch holds only "
                                          "arrays, lists and strings")
         return super().find_class(module, name)
+
+
+def _latin1_bytes(text: str, encoding: str) -> bytes:
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"refusing _codecs.encode with {encoding!r:.40}")
+    return text.encode("latin1")
 
 
 def _unpickle(path: str) -> dict:

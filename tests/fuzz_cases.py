@@ -101,6 +101,22 @@ def make_seeds(directory: str, with_torch: bool = True) -> list[str]:
     return paths
 
 
+def single_bconv(path: str, cin: int, h: int, w: int, k: int, pad: int, cout: int = 1) -> str:
+    """A tiny file with one binary conv on a declared cin x h x w input: the issue-11 shape of
+    file whose size says nothing about the map it declares."""
+    rng = np.random.default_rng(0)
+    from irnet_infer.format import pack_signs
+    t = {"b.bits": pack_signs(rng.standard_normal((cout, cin, k, k)).astype(np.float32)),
+         "b.shift": np.zeros(cout, np.int8)}
+    g = {"inputs": [{"name": "x", "shape": [cin, h, w]}], "outputs": ["y"],
+         "ops": [{"type": "bconv2d", "name": "y", "inputs": ["x"], "outputs": ["y"],
+                  "attrs": {"in_channels": cin, "out_channels": cout, "kernel_size": [k, k],
+                            "stride": [1, 1], "padding": [pad, pad]},
+                  "params": {"weight_bits": "b.bits", "shift": "b.shift"}}]}
+    write_irb(path, g, t, {"input_size": [cin, h, w]})
+    return path
+
+
 # -- file <-> parts -----------------------------------------------------------------------------
 
 def split(data: bytes) -> tuple[dict, dict, list]:
