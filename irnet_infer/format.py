@@ -25,6 +25,9 @@ MAX_HEADER_BYTES = 64 * 1024 * 1024
 # Largest tensor (elements per sample) a graph may declare, its input or any op's output: 2^28
 # floats, 1 GiB per sample (the engine refuses larger outputs with the same limit).
 MAX_ACTIVATION_ELEMENTS = 2**28
+# Ops in one graph: ResNet-34 has about 150. Planning passes compare ops pairwise, so the cap
+# keeps a load of a long graph to a fraction of a second (the engine checks the same number).
+MAX_OPS = 4096
 
 OP_TYPES = frozenset({
     "add", "avg_pool2d", "batch_norm", "bconv2d", "conv2d", "flatten", "global_avg_pool",
@@ -234,6 +237,8 @@ def _validate(f: IrbFile, name: str) -> None:
         raise bad("graph input needs a name and a shape [C, H, W] of sizes in 1..2^20")
     if shape[0] * shape[1] * shape[2] > MAX_ACTIVATION_ELEMENTS:
         raise bad(f"graph input shape {shape} has more than 2^28 elements (the activation limit)")
+    if len(g["ops"]) > MAX_OPS:
+        raise bad(f"graph has {len(g['ops'])} ops, more than the limit of {MAX_OPS}")
     if len(g["outputs"]) != 1 or not isinstance(g["outputs"][0], str):
         raise bad("graph must have exactly one output name")
     defined = {inp["name"]}

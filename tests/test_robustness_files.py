@@ -24,11 +24,23 @@ from irnet_infer import IrbFormatError, _engine  # noqa: E402
 
 SANITIZED = os.environ.get("IRNET_SANITIZED") == "1"
 
-# Model(path) in a fresh process: its CPU time and how far it raised the process's peak RSS.
+# Model(path) in a fresh process: its CPU time and how far it raised the process's peak RSS
+# above the RSS it started from.
 LOAD_SCRIPT = r"""
 import json, resource, sys, time
 import irnet_infer
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+def status_kib(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+
+try:  # reset the kernel's peak-RSS mark (Linux >= 4.0) so the peak is the load's own
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    before = status_kib("VmRSS")
+except OSError:  # else the growth of the process's peak so far (an underestimate)
+    before = status_kib("VmHWM")
 t0 = time.process_time()
 try:
     irnet_infer.Model(sys.argv[1], num_threads=1)
@@ -36,7 +48,7 @@ try:
 except irnet_infer.IrbFormatError as e:
     outcome = "IrbFormatError: " + str(e)
 cpu = time.process_time() - t0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+peak = status_kib("VmHWM") - before
 print(json.dumps({"outcome": outcome, "cpu_s": cpu, "peak_growth_bytes": peak * 1024}))
 """
 
@@ -73,6 +85,35 @@ def test_declared_map_size_costs_nothing_at_load(tmp_path, cin, h, w, k, pad):
     assert r["cpu_s"] <= (0.25 + size / 2**20) * (5 if SANITIZED else 1)
     if not SANITIZED:  # ASan's shadow memory makes RSS meaningless
         assert r["peak_growth_bytes"] <= 16 * 2**20 + 8 * size
+
+
+def _relu_chain(path: str, n: int) -> str:
+    from irnet_infer.format import write_irb
+    ops, x = [], "x"
+    for i in range(n):
+        ops.append({"type": "relu", "name": f"r{i}", "inputs": [x], "outputs": [f"r{i}"]})
+        x = f"r{i}"
+    write_irb(path, {"inputs": [{"name": "x", "shape": [1, 1, 1]}], "outputs": [x], "ops": ops}, {},
+              {"input_size": [1, 1, 1]})
+    return path
+
+
+def test_op_count_limit_and_long_graph_load_cost(tmp_path):
+    """Planning compares ops pairwise; the 4096-op cap keeps the longest allowed graph cheap."""
+    path = _relu_chain(str(tmp_path / "long.irb"), 4096)
+    size = os.path.getsize(path)
+    r = load_in_child(path)
+    print(f"\n4096 ops, {size} bytes: {r['outcome']}, {r['cpu_s']:.3f} s CPU")
+    assert r["outcome"] == "loaded"
+    assert r["cpu_s"] <= (0.25 + size / 2**20) * (5 if SANITIZED else 1)
+    meta, _, tensors = fuzz_cases.split(open(path, "rb").read())
+    g = json.loads(meta["graph"])
+    g["ops"].append({"type": "relu", "name": "one_more", "inputs": ["r4095"], "outputs": ["one_more"]})
+    g["outputs"] = ["one_more"]
+    with open(path, "wb") as f:
+        f.write(fuzz_cases.join(dict(meta, graph=json.dumps(g)), tensors))
+    with pytest.raises(IrbFormatError, match="4097 ops, more than the limit of 4096"):
+        irnet_infer.Model(path)
 
 
 def test_activation_limit(tmp_path):
@@ -242,3 +283,45 @@ def test_cifar_pickle_of_real_layout_still_reads(tmp_path):
         images, labels = read_cifar10_batch(str(path))
         assert labels.tolist() == [1, 2, 3]
         assert images[0, 0, 0].tolist() == [data[0, 0], data[0, 1024], data[0, 2048]]
+
+
+# -- a failed allocation inside an OpenMP region ---------------------------------------------------
+
+OOM_SCRIPT = r"""
+import resource, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import fuzz_cases, irnet_infer
+# A 511x511 kernel over 63 channels: each thread's im2col scratch is 64 rows of 257,041 words
+# (131 MB), allocated inside the binary conv's OpenMP region; the arena (the 66 MB input) is
+# allocated before it, on the calling thread.
+path = fuzz_cases.single_bconv(sys.argv[2], 63, 511, 511, 511, 0)
+m = irnet_infer.Model(path, num_threads=2)
+x = np.zeros((1, 63, 511, 511), np.float32)
+size = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmSize:"))
+mb = 2**20
+# Address space for the arena, one thread's scratch and 60 MB to spare, not for two scratches.
+limit = size + (66 + 4 + 131 + 60) * mb
+_, hard = resource.getrlimit(resource.RLIMIT_AS)
+resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+try:
+    m.predict(x)
+    print("ran")
+except MemoryError:
+    print("MemoryError")
+resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+print(m.predict(x).shape)  # the model still works once memory is there
+"""
+
+
+@pytest.mark.skipif(SANITIZED, reason="ASan reserves terabytes of address space")
+def test_allocation_failure_inside_openmp_region_is_a_memory_error(tmp_path):
+    """A std::bad_alloc in one OpenMP thread must not end the process (an exception leaving a
+    region is std::terminate) nor hang the others at a barrier: it becomes a MemoryError."""
+    env = dict(os.environ, OMP_NUM_THREADS="2", MALLOC_ARENA_MAX="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [os.path.dirname(os.path.dirname(irnet_infer.__file__)),
+                                                       os.environ.get("PYTHONPATH")])))
+    p = subprocess.run([sys.executable, "-c", OOM_SCRIPT, HERE, str(tmp_path / "oom.irb")],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert p.returncode == 0, f"exit status {p.returncode}: {p.stderr[-1000:]}"
+    assert p.stdout.split() == ["MemoryError", "(1,", "1,", "1,", "1)"], p.stdout

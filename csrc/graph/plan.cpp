@@ -28,6 +28,9 @@ Plan::Plan(const GraphDesc& g, const KernelConfig& kernels, int num_threads)
   check(checked_mul(checked_mul(in.c, in.h, "input"), in.w, "input") <= kMaxElements,
         "graph input ", in.str(), " is too large (over 2^28 elements)");
   check(!g.ops.empty(), "graph has no ops");
+  // The passes below compare steps pairwise: the cap bounds their work (irnet_infer/format.py
+  // states the same limit).
+  check(g.ops.size() <= 4096, "graph has ", g.ops.size(), " ops, more than the limit of 4096");
 
   std::map<std::string, int> ids{{g.input_name, 0}};
   tensors_.push_back({g.input_name, in});
