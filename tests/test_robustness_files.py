@@ -292,16 +292,17 @@ import resource, sys
 import numpy as np
 sys.path.insert(0, sys.argv[1])
 import fuzz_cases, irnet_infer
-# A 511x511 kernel over 63 channels: each thread's im2col scratch is 64 rows of 257,041 words
-# (131 MB), allocated inside the binary conv's OpenMP region; the arena (the 66 MB input) is
-# allocated before it, on the calling thread.
-path = fuzz_cases.single_bconv(sys.argv[2], 63, 511, 511, 511, 0)
+# A 511x511 kernel over 63 channels on a 518x518 map: 8x8 outputs, split into two tasks of 32
+# pixels, whose im2col rows (32 x 257,041 words, 66 MB per thread) are each thread's scratch,
+# taken inside the binary conv's OpenMP region; the arena (the 68 MB input) is allocated before
+# it, on the calling thread.
+path = fuzz_cases.single_bconv(sys.argv[2], 63, 518, 518, 511, 0)
 m = irnet_infer.Model(path, num_threads=2)
-x = np.zeros((1, 63, 511, 511), np.float32)
+x = np.zeros((1, 63, 518, 518), np.float32)
 size = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmSize:"))
 mb = 2**20
-# Address space for the arena, one thread's scratch and 60 MB to spare, not for two scratches.
-limit = size + (66 + 4 + 131 + 60) * mb
+# Address space for the arena, one thread's scratch and 30 MB to spare, not for two scratches.
+limit = size + (68 + 4 + 66 + 30) * mb
 _, hard = resource.getrlimit(resource.RLIMIT_AS)
 resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 try:
@@ -324,4 +325,4 @@ def test_allocation_failure_inside_openmp_region_is_a_memory_error(tmp_path):
     p = subprocess.run([sys.executable, "-c", OOM_SCRIPT, HERE, str(tmp_path / "oom.irb")],
                        capture_output=True, text=True, timeout=300, env=env)
     assert p.returncode == 0, f"exit status {p.returncode}: {p.stderr[-1000:]}"
-    assert p.stdout.split() == ["MemoryError", "(1,", "1,", "1,", "1)"], p.stdout
+    assert p.stdout.split() == ["MemoryError", "(1,", "1,", "8,", "8)"], p.stdout

@@ -114,17 +114,17 @@ class BConv2d final : public ConvBase {
     const int threads = threads_for(a.num_threads, a.batch * binary_macs());
     // Bits are written a 64-bit word at a time: channel groups then start on a word.
     const size_t group_cols = bits_out_ ? std::lcm(k.bgemm.nr, size_t(64)) : k.bgemm.nr;
+    const Tasks tasks(a.batch, pixels_out, cout_, group_cols, threads);
     // Every thread's scratch is sized before any loop, where a failed allocation can still be
     // reported (see parallel_region); the loops below then never allocate.
     auto reserve = [&] {
       if (!in_place_)
-        thread_scratch<uint64_t>(size_t(std::max(bits_in_ ? 0 : in_.w, Tasks::kRowBlock * k_words_)), 1);
-      if (bits_out_) thread_scratch<float>(size_t(Tasks::kRowBlock * cout_), 2);
+        thread_scratch<uint64_t>(size_t(std::max(bits_in_ ? 0 : in_.w, tasks.block * k_words_)), 1);
+      if (bits_out_) thread_scratch<float>(size_t(tasks.block * cout_), 2);
     };
     parallel_region(threads, reserve, [&] {
 #pragma omp for schedule(static)
       for (int64_t r = 0; r < a.batch * padded_h_; ++r) pack_row(k, a.in[0], r, packed + r * row_words_);
-      const Tasks tasks(a.batch, pixels_out, cout_, group_cols, threads);
 #pragma omp for schedule(static)
       for (int64_t task = 0; task < tasks.count; ++task) {
         const auto [n, p0, rows, j0, j1] = tasks[task];
