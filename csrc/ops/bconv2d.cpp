@@ -135,9 +135,10 @@ class BConv2d final : public ConvBase {
         const int32_t* correction[Tasks::kRowBlock];
         BgemmLhs lhs{sample, row_offsets, k_offsets_.data(), size_t(k_words_)};
         if (in_place_) {
+          int64_t oy = p0 / out_.w, ox = p0 % out_.w;
           for (int64_t r = 0; r < rows; ++r) {
-            const int64_t oy = (p0 + r) / out_.w, ox = (p0 + r) % out_.w;
             row_offsets[r] = uint32_t(oy * win_.sh * row_words_ + ox * win_.sw * words_);
+            if (++ox == out_.w) ox = 0, ++oy;
           }
         } else {
           uint64_t* cols = thread_scratch<uint64_t>(size_t(rows * k_words_), 1);
@@ -145,9 +146,7 @@ class BConv2d final : public ConvBase {
           lhs.base = cols;
           for (int64_t r = 0; r < rows; ++r) row_offsets[r] = uint32_t(r * k_words_);
         }
-        if (has_padding_)
-          for (int64_t r = 0; r < rows; ++r)
-            correction[r] = corrections_.at((p0 + r) / out_.w, (p0 + r) % out_.w);
+        if (has_padding_) corrections_.fill(p0, rows, out_.w, correction);
         const int64_t out_row = n * pixels_out + p0;
         // Floats go to the output, or for a bits output to a per-thread block that is
         // bit-packed right away, the same compare the next conv would make.

@@ -37,6 +37,10 @@ class AxisRanges {
     add_windows(n_ - k_, n_);
     std::sort(ranges_.begin(), ranges_.end());
     ranges_.erase(std::unique(ranges_.begin(), ranges_.end()), ranges_.end());
+    full_index_ = size_t(std::lower_bound(ranges_.begin(), ranges_.end(), Range{0, k_}) - ranges_.begin());
+    // Windows inside: start >= 0 and start + k <= n (an empty interval when none is).
+    inside_begin_ = ceil_div(pad_, stride_);
+    inside_end_ = std::max(inside_begin_, std::min<int64_t>(out, floor_div(n_ - k_ + pad_, stride_) + 1));
   }
 
   // Kernel indices of window o inside the input; an empty range is (0, 0).
@@ -45,13 +49,11 @@ class AxisRanges {
     const int64_t lo = std::clamp<int64_t>(-start, 0, k_), hi = std::clamp<int64_t>(n_ - start, 0, k_);
     return lo < hi ? Range{lo, hi} : Range{0, 0};
   }
-  bool inside(int64_t o) const {
-    const int64_t start = o * stride_ - pad_;
-    return start >= 0 && start + k_ <= n_;
-  }
+  bool inside(int64_t o) const { return o >= inside_begin_ && o < inside_end_; }
   size_t index(int64_t o) const {
     return size_t(std::lower_bound(ranges_.begin(), ranges_.end(), range(o)) - ranges_.begin());
   }
+  size_t full_index() const { return full_index_; }  // of the range of a window inside
   const std::vector<Range>& ranges() const { return ranges_; }
 
  private:
@@ -59,6 +61,8 @@ class AxisRanges {
   static int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
   int64_t n_, k_, stride_, pad_;
   std::vector<Range> ranges_;
+  size_t full_index_ = 0;
+  int64_t inside_begin_ = 0, inside_end_ = 0;  // the windows inside: [begin, end)
 };
 
 class BorderCorrection {
@@ -99,6 +103,19 @@ class BorderCorrection {
   const int32_t* at(int64_t oy, int64_t ox) const {
     if (rows_.inside(oy) && cols_.inside(ox)) return nullptr;
     return table_.data() + (rows_.index(oy) * cols_.ranges().size() + cols_.index(ox)) * size_t(cout_);
+  }
+  // at() for `count` consecutive pixels of a map `width` wide from pixel p0, into dst: one
+  // division per call, and a search only for pixels on a border.
+  void fill(int64_t p0, int64_t count, int64_t width, const int32_t** dst) const {
+    const size_t row_stride = cols_.ranges().size() * size_t(cout_);
+    int64_t oy = p0 / width, ox = p0 % width;
+    for (int64_t i = 0; i < count; ++oy, ox = 0) {
+      const bool row_inside = rows_.inside(oy);
+      const int32_t* row = table_.data() + (row_inside ? rows_.full_index() : rows_.index(oy)) * row_stride;
+      const int64_t end = std::min(width, ox + (count - i));
+      for (; ox < end; ++ox, ++i)
+        dst[i] = row_inside && cols_.inside(ox) ? nullptr : row + cols_.index(ox) * size_t(cout_);
+    }
   }
   size_t table_size() const { return table_.size(); }
 
