@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include <cstring>
+#include <memory>
 #include <thread>
 
 #include "graph/plan.h"
@@ -137,17 +138,24 @@ int resolve_threads(const py::object& n) {
 
 class Engine {
  public:
+  // Reading the Python objects needs the GIL; planning (weight packing, checks) does not, so
+  // other Python threads run while a large model loads.
   Engine(const py::dict& graph, const py::dict& tensors, const py::object& num_threads,
-         const std::string& isa)
-      : plan_(parse_graph(graph, tensors), kernel_config(isa), resolve_threads(num_threads)) {}
+         const std::string& isa) {
+    const GraphDesc desc = parse_graph(graph, tensors);
+    const int threads = resolve_threads(num_threads);
+    const KernelConfig& kernels = kernel_config(isa);
+    py::gil_scoped_release release;
+    plan_ = std::make_unique<Plan>(desc, kernels, threads);
+  }
 
   py::array run(const py::array& x) const {
     const Input in = take_input(x);
-    py::array_t<float> out = engine_array(in.batch, plan_.output_shape());
+    py::array_t<float> out = engine_array(in.batch, plan_->output_shape());
     float* data = out.mutable_data();
     {
       py::gil_scoped_release release;
-      plan_.run(in.data, in.batch, in.nhwc, data);
+      plan_->run(in.data, in.batch, in.nhwc, data);
     }
     return out;
   }
@@ -155,13 +163,13 @@ class Engine {
   py::dict run_debug(const py::array& x) const {
     const Input in = take_input(x);
     std::map<std::string, std::vector<float>> tensors;
-    std::vector<float> scratch(size_t(in.batch * plan_.output_shape().numel()));
+    std::vector<float> scratch(size_t(in.batch * plan_->output_shape().numel()));
     {
       py::gil_scoped_release release;
-      plan_.run(in.data, in.batch, in.nhwc, scratch.data(), &tensors);
+      plan_->run(in.data, in.batch, in.nhwc, scratch.data(), &tensors);
     }
     py::dict out;
-    const std::map<std::string, Shape> shapes = plan_.tensor_shapes();
+    const std::map<std::string, Shape> shapes = plan_->tensor_shapes();
     for (const auto& [name, data] : tensors) out[py::str(name)] = to_array(data, in.batch, shapes.at(name));
     return out;
   }
@@ -170,10 +178,10 @@ class Engine {
   py::list profile(const py::array& x) const {
     const Input in = take_input(x);
     std::vector<double> seconds;
-    std::vector<float> scratch(size_t(in.batch * plan_.output_shape().numel()));
+    std::vector<float> scratch(size_t(in.batch * plan_->output_shape().numel()));
     {
       py::gil_scoped_release release;
-      plan_.run(in.data, in.batch, in.nhwc, scratch.data(), nullptr, &seconds);
+      plan_->run(in.data, in.batch, in.nhwc, scratch.data(), nullptr, &seconds);
     }
     py::list out;
     for (double s : seconds) out.append(s);
@@ -182,7 +190,7 @@ class Engine {
 
   py::list steps() const {
     py::list out;
-    for (const StepInfo& s : plan_.steps()) {
+    for (const StepInfo& s : plan_->steps()) {
       py::dict d;
       d["name"] = s.name;
       d["type"] = s.type;
@@ -197,11 +205,11 @@ class Engine {
     return out;
   }
 
-  py::tuple input_shape() const { return shape_tuple(plan_.input_shape()); }
-  py::tuple output_shape() const { return shape_tuple(plan_.output_shape()); }
-  std::string isa() const { return plan_.kernels().isa; }
-  int num_threads() const { return plan_.num_threads(); }
-  int64_t arena_floats_per_sample() const { return plan_.arena_floats_per_sample(); }
+  py::tuple input_shape() const { return shape_tuple(plan_->input_shape()); }
+  py::tuple output_shape() const { return shape_tuple(plan_->output_shape()); }
+  std::string isa() const { return plan_->kernels().isa; }
+  int num_threads() const { return plan_->num_threads(); }
+  int64_t arena_floats_per_sample() const { return plan_->arena_floats_per_sample(); }
 
  private:
   static py::tuple shape_tuple(const Shape& s) {
@@ -223,7 +231,7 @@ class Engine {
     // The message is built only on failure: str(dtype) runs Python code (microseconds).
     if (!x.dtype().is(py::dtype::of<float>()))
       throw Error("input must be float32, got " + std::string(py::str(x.dtype())));
-    const Shape& s = plan_.input_shape();
+    const Shape& s = plan_->input_shape();
     check(x.ndim() == 4, "input must be (N, C, H, W), got ", x.ndim(), " dimensions");
     check(x.shape(1) == s.c && x.shape(2) == s.h && x.shape(3) == s.w, "input must be (N, ", s.c,
           ", ", s.h, ", ", s.w, "), got (", x.shape(0), ", ", x.shape(1), ", ", x.shape(2), ", ",
@@ -256,7 +264,7 @@ class Engine {
     return out;
   }
 
-  Plan plan_;
+  std::unique_ptr<Plan> plan_;
 };
 
 }  // namespace

@@ -82,6 +82,34 @@ def load_digits_split(input_size=(3, 32, 32), test_fraction=DIGITS_TEST_FRACTION
 
 # -- CIFAR-10 pickle batches ------------------------------------------------------------------
 
+class _CifarUnpickler(pickle.Unpickler):
+    """Builds only what CIFAR-10 batches hold: dicts, lists, bytes, str, numbers and numpy
+    arrays and scalars. A pickle naming any other callable (os.system, builtins.eval, ...) is
+    refused before anything runs: unpickling a file must never run code from it."""
+
+    # numpy's own reconstructors (1.x module paths, and 2.x's, which 1.x-made files map to).
+    ALLOWED = frozenset({
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),  # protocol 5
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+    })
+
+    def find_class(self, module: str, name: str):
+        if (module, name) == ("_codecs", "encode"):  # how protocols 0-2 spell bytes in Python 3
+            return _latin1_bytes
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing {module}.{name}: a CIFAR-10 batch holds only "
+                                         "arrays, lists and strings")
+        return super().find_class(module, name)
+
+
+def _latin1_bytes(text: str, encoding: str) -> bytes:
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"refusing _codecs.encode with {encoding!r:.40}")
+    return text.encode("latin1")
+
+
 def _unpickle(path: str) -> dict:
     if not os.path.isfile(path):
         require_file(path, "CIFAR-10 file")  # the usual wording for a directory
@@ -89,9 +117,9 @@ def _unpickle(path: str) -> dict:
                                 "batches data_batch_1..5, test_batch, batches.meta)")
     try:
         with open(path, "rb") as f:
-            return pickle.load(f, encoding="bytes")
-    except Exception as e:  # truncated or not a pickle: name the file, in one line
-        raise ValueError(f"CIFAR-10 file {path!r} is not a readable pickle: "
+            return _CifarUnpickler(f, encoding="bytes").load()
+    except Exception as e:  # truncated, not a pickle, or not CIFAR-10's: name the file, in one line
+        raise ValueError(f"CIFAR-10 file {path!r} is not a readable pickle of CIFAR-10 data: "
                          f"{type(e).__name__}: {e}") from None
 
 

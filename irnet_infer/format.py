@@ -24,6 +24,12 @@ FORMAT_VERSION = 1
 
 # The header of a model is small; a larger claim is a corrupt or hostile file.
 MAX_HEADER_BYTES = 64 * 1024 * 1024
+# Largest tensor (elements per sample) a graph may declare, its input or any op's output: 2^28
+# floats, 1 GiB per sample (the engine refuses larger outputs with the same limit).
+MAX_ACTIVATION_ELEMENTS = 2**28
+# Ops in one graph: ResNet-34 has about 150. Planning passes compare ops pairwise, so the cap
+# keeps a load of a long graph to a fraction of a second (the engine checks the same number).
+MAX_OPS = 4096
 
 OP_TYPES = frozenset({
     "add", "avg_pool2d", "batch_norm", "bconv2d", "bwconv2d", "conv2d", "flatten", "global_avg_pool",
@@ -105,12 +111,7 @@ def parse_irb(data: bytes, name: str = "<bytes>") -> IrbFile:
     if header_len > MAX_HEADER_BYTES or 8 + header_len > len(data):
         raise IrbFormatError(f"{name}: not a safetensors/.irb file, or truncated "
                              f"(header claims {header_len} bytes, file has {len(data)})")
-    try:
-        header = json.loads(data[8:8 + header_len])
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise IrbFormatError(f"{name}: safetensors header is not valid JSON ({e})") from None
-    except RecursionError:
-        raise IrbFormatError(f"{name}: safetensors header JSON is nested too deeply") from None
+    header = _strict_json(data[8:8 + header_len], f"{name}: safetensors header")
     if not isinstance(header, dict):
         raise IrbFormatError(f"{name}: safetensors header is not a JSON object")
     meta = header.pop("__metadata__", None)
@@ -141,13 +142,42 @@ def parse_irb(data: bytes, name: str = "<bytes>") -> IrbFile:
     return f
 
 
-def _json(meta: dict, key: str, name: str, kind: type) -> Any:
+def _no_duplicate_keys(pairs: list) -> dict:
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        seen = set()
+        dup = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ValueError(f"duplicate key {dup!r:.80}")
+    return d
+
+
+def _finite_float(text: str) -> float:
+    v = float(text)
+    if not math.isfinite(v):  # 1e999 parses to inf
+        raise ValueError(f"number {text:.40} is out of float range")
+    return v
+
+
+def _no_constant(text: str):
+    raise ValueError(f"{text} is not a JSON number")
+
+
+def _strict_json(text: bytes | str, what: str) -> Any:
+    """JSON as RFC 8259 has it: no NaN/Infinity literals, no numbers beyond float range, no
+    duplicate keys (which two readers could resolve differently). Whatever the parser raises,
+    a too-long integer (ValueError), a decoding error or nesting past the recursion limit, is
+    an IrbFormatError."""
     try:
-        value = json.loads(meta[key])
-    except json.JSONDecodeError as e:
-        raise IrbFormatError(f"{name}: metadata {key!r} is not valid JSON ({e})") from None
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_float=_finite_float,
+                          parse_constant=_no_constant)
     except RecursionError:
-        raise IrbFormatError(f"{name}: metadata {key!r} JSON is nested too deeply") from None
+        raise IrbFormatError(f"{what} JSON is nested too deeply") from None
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, int digit limit, the hooks
+        raise IrbFormatError(f"{what} is not valid JSON ({str(e)[:200]})") from None
+
+
+def _json(meta: dict, key: str, name: str, kind: type) -> Any:
+    value = _strict_json(meta[key], f"{name}: metadata {key!r}")
     if not isinstance(value, kind):
         raise IrbFormatError(f"{name}: metadata {key!r} must be a JSON {kind.__name__}")
     return value
@@ -187,6 +217,13 @@ def _read_tensors(header: dict, body: bytes, name: str) -> dict[str, np.ndarray]
 
 def validate(f: IrbFile, name: str = "model") -> None:
     """Structure checks on a parsed model; the engine checks shapes and attributes again."""
+    try:
+        _validate(f, name)
+    except RecursionError:  # repr() of a deeply nested value in a message
+        raise IrbFormatError(f"{name}: graph or preprocess values are nested too deeply") from None
+
+
+def _validate(f: IrbFile, name: str) -> None:
     g = f.graph
 
     def bad(msg: str) -> IrbFormatError:
@@ -202,8 +239,10 @@ def validate(f: IrbFile, name: str = "model") -> None:
     if (not isinstance(inp.get("name"), str) or not isinstance(shape, list) or len(shape) != 3
             or not all(type(d) is int and 1 <= d <= 2**20 for d in shape)):
         raise bad("graph input needs a name and a shape [C, H, W] of sizes in 1..2^20")
-    if shape[0] * shape[1] * shape[2] > 2**31:
-        raise bad(f"graph input shape {shape} has more than 2^31 elements")
+    if shape[0] * shape[1] * shape[2] > MAX_ACTIVATION_ELEMENTS:
+        raise bad(f"graph input shape {shape} has more than 2^28 elements (the activation limit)")
+    if len(g["ops"]) > MAX_OPS:
+        raise bad(f"graph has {len(g['ops'])} ops, more than the limit of {MAX_OPS}")
     if len(g["outputs"]) != 1 or not isinstance(g["outputs"][0], str):
         raise bad("graph must have exactly one output name")
     defined = {inp["name"]}

@@ -5,7 +5,12 @@ chosen deterministically from the case id (so a failing case can be replayed by 
 Mutations: bit flips and byte splices, truncations, header-length edits, structured edits of the
 graph JSON (op types, attributes, references, ops removed, duplicated or reordered), tensor edits
 with a recomputed content hash (swaps, dtype/shape relabels, NaN/Inf, extreme values, extra and
-missing tensors), metadata edits (format, version, keys) and raw header edits (offsets, dtypes).
+missing tensors), metadata edits (format, version, keys) and raw header edits (offsets, dtypes);
+and structure-aware ones: inflated spatial sizes, kernel sizes and channel counts with the
+parameters refitted so the file stays consistent (the engine's planning is reached, so its load
+cost is measured), and JSON extremes (huge integers, 1e308, NaN/Infinity, deep nesting,
+duplicate keys) in the graph, preprocess, producer and safetensors header JSON.
+`mutation_kind(case)` names the mutation a case gets.
 """
 from __future__ import annotations
 
@@ -94,6 +99,22 @@ def make_seeds(directory: str, with_torch: bool = True) -> list[str]:
             convert(create_model(arch, input_size=(3, 16, 16)).eval(), p, arch=arch)
             paths.append(p)
     return paths
+
+
+def single_bconv(path: str, cin: int, h: int, w: int, k: int, pad: int, cout: int = 1) -> str:
+    """A tiny file with one binary conv on a declared cin x h x w input: the issue-11 shape of
+    file whose size says nothing about the map it declares."""
+    rng = np.random.default_rng(0)
+    from irnet_infer.format import pack_signs
+    t = {"b.bits": pack_signs(rng.standard_normal((cout, cin, k, k)).astype(np.float32)),
+         "b.shift": np.zeros(cout, np.int8)}
+    g = {"inputs": [{"name": "x", "shape": [cin, h, w]}], "outputs": ["y"],
+         "ops": [{"type": "bconv2d", "name": "y", "inputs": ["x"], "outputs": ["y"],
+                  "attrs": {"in_channels": cin, "out_channels": cout, "kernel_size": [k, k],
+                            "stride": [1, 1], "padding": [pad, pad]},
+                  "params": {"weight_bits": "b.bits", "shift": "b.shift"}}]}
+    write_irb(path, g, t, {"input_size": [cin, h, w]})
+    return path
 
 
 # -- file <-> parts -----------------------------------------------------------------------------
@@ -294,11 +315,223 @@ def _edit_meta(meta: dict, r: random.Random) -> dict:
     return meta
 
 
+# -- structure-aware mutations ------------------------------------------------------------------
+
+_WINDOW_OPS = ("conv2d", "bconv2d", "max_pool2d", "avg_pool2d")
+_CONV_OPS = ("conv2d", "bconv2d")
+
+
+def _param_shapes(op: dict) -> dict:
+    """role -> (dtype, shape) the engine expects for op's parameters, from its attributes."""
+    a = op.get("attrs", {})
+    ty = op.get("type")
+    if ty in _CONV_OPS:
+        cin, cout = int(a["in_channels"]), int(a["out_channels"])
+        kh, kw = (int(v) for v in a["kernel_size"])
+        shapes = {"bias": ("F32", [cout])}
+        if ty == "conv2d":
+            shapes["weight"] = ("F32", [cout, cin, kh, kw])
+        else:
+            shapes["weight_bits"] = ("U64", [cout, kh, kw, (cin + 63) // 64])
+            shapes["shift"] = ("I8", [cout])
+        return shapes
+    if ty == "linear":
+        i, o = int(a["in_features"]), int(a["out_features"])
+        return {"weight": ("F32", [o, i]), "bias": ("F32", [o])}
+    return {}
+
+
+def _refit(op: dict, tensors: list, r: random.Random, max_bytes: int = 1 << 24) -> list:
+    """Replaces the tensors op uses with data of the shapes its attributes now need (sign bits
+    within Cin, shifts in range, small floats), so the file stays consistent. Tensors over
+    max_bytes are left alone: the file is then refused for a shape mismatch."""
+    shapes = _param_shapes(op)
+    by_name = {t[0]: i for i, t in enumerate(tensors)}
+    out = list(tensors)
+    for role, (dt, shape) in shapes.items():
+        name = op.get("params", {}).get(role)
+        if name not in by_name:
+            continue
+        n = int(np.prod(shape))
+        if n * _NP[dt].itemsize > max_bytes:
+            continue
+        rng = np.random.default_rng(r.randrange(2**32))
+        if dt == "F32":
+            data = rng.standard_normal(n).astype("<f4")
+        elif dt == "I8":
+            data = rng.integers(-3, 3, n).astype("i1")
+        else:
+            cin = int(op["attrs"]["in_channels"])
+            data = rng.integers(0, 2**63, n, dtype=np.uint64).astype("<u8")
+            if cin % 64:
+                data.reshape(-1, shape[-1])[:, -1] &= np.uint64((1 << (cin % 64)) - 1)
+        out[by_name[name]] = (name, dt, shape, data.tobytes())
+    return out
+
+
+def _inflate(meta: dict, tensors: list, r: random.Random) -> tuple[str, bytes]:
+    """Spatial sizes, kernel sizes or channel counts blown up, the rest of the file kept
+    consistent where the engine's checks allow (weights refitted, preprocess input_size
+    matching the graph input)."""
+    g = json.loads(meta["graph"])
+    pre = json.loads(meta["preprocess"])
+    ops = g["ops"]
+    what = r.choice(["spatial", "kernel", "channels"])
+    if what == "spatial":
+        c = g["inputs"][0]["shape"][0]
+        side = lambda: r.choice([1, 2, 33, 257, 1024, 4096, 16384, 65536, 2**20])  # noqa: E731
+        h, w = side(), side()
+        if r.random() < 0.3:
+            h, w = r.choice([(16384, 16384), (1, 2**20), (2**20, 1), (8192, 8192), (2048, 2048)])
+        g["inputs"][0]["shape"] = [c, h, w]
+        pre["input_size"] = [c, h, w]
+        pre.pop("resize", None)
+    else:
+        cands = [op for op in ops if op.get("type") in (_WINDOW_OPS if what == "kernel" else _CONV_OPS + ("linear",))]
+        op = r.choice(cands)
+        a = op.setdefault("attrs", {})
+        if what == "kernel":
+            k = r.choice([2, 5, 15, 31, 63, 255, 1023, 2**16])
+            kk = [k, k] if r.random() < 0.7 else [k, 1]
+            a["kernel_size"] = kk
+            a["padding"] = [kk[0] // 2, kk[1] // 2] if r.random() < 0.6 else r.choice([[0, 0], [k, k], [2**20, 0]])
+            if op["type"] in _CONV_OPS and r.random() < 0.5:  # a map large enough for the window
+                c = g["inputs"][0]["shape"][0]
+                size = r.choice([256, 1024, 4096])
+                g["inputs"][0]["shape"] = [c, size, size]
+                pre["input_size"] = [c, size, size]
+                pre.pop("resize", None)
+        else:
+            n = r.choice([64, 65, 1000, 4096, 2**16, 2**20])
+            if op["type"] == "linear":
+                a["out_features"] = n
+            elif r.random() < 0.5:
+                a["out_channels"] = n
+            else:
+                a["in_channels"] = n
+        tensors = _refit(op, tensors, r)
+    return what, join(dict(meta, graph=json.dumps(g), preprocess=json.dumps(pre)), tensors, rehash=True)
+
+
+_SENTINEL = "\u0000extreme\u0000"
+
+
+def _extreme_literal(r: random.Random) -> tuple[str, str]:
+    depth = r.choice([64, 999, 5000, 100000])
+    return r.choice([
+        ("huge-int", r.choice(["", "-"]) + "9" * r.choice([4300, 4301, 5000, 100000])),
+        ("big-int", str(r.choice([2**53 + 1, 2**63, 2**64, 10**30, -(2**63) - 1]))),
+        ("1e308", r.choice(["1e308", "-1e308", "1.7976931348623157e308"])),
+        ("float-overflow", r.choice(["1e309", "-1e400", "1" + "0" * 400 + ".0"])),
+        ("tiny-float", r.choice(["5e-324", "1e-400", "-0.0"])),
+        ("nan-inf", r.choice(["NaN", "Infinity", "-Infinity"])),
+        ("deep-nesting", r.choice(["[" * depth + "]" * depth, '{"a":' * depth + "1" + "}" * depth])),
+    ])
+
+
+def _leaf_paths(obj, path=()):
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _leaf_paths(v, path + (k,))
+    elif isinstance(obj, list) and obj:
+        for i, v in enumerate(obj):
+            yield from _leaf_paths(v, path + (i,))
+    else:
+        yield path
+
+
+def _dict_paths(obj, path=()):
+    if isinstance(obj, dict):
+        if obj:
+            yield path
+        for k, v in obj.items():
+            yield from _dict_paths(v, path + (k,))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _dict_paths(v, path + (i,))
+
+
+def _at(obj, path):
+    for p in path:
+        obj = obj[p]
+    return obj
+
+
+def _extreme_text(obj, r: random.Random) -> tuple[str, str]:
+    """obj as JSON text with one value replaced by an extreme literal, or one object given a
+    duplicate key (with a different value)."""
+    if r.random() < 0.25 and list(_dict_paths(obj)):
+        path = r.choice(list(_dict_paths(obj)))
+        d = _at(obj, path)
+        key = r.choice(list(d))
+        text_of_d = json.dumps(d)
+        dup = json.dumps(r.choice([0, 2**20, "x", [1, 2], None, {"a": 1}]))
+        new_d = "{" + json.dumps(key) + ": " + dup + ", " + text_of_d[1:]
+        if not path:
+            return "duplicate-key", new_d
+        parent = _at(obj, path[:-1])
+        saved = parent[path[-1]]
+        parent[path[-1]] = _SENTINEL
+        text = json.dumps(obj)
+        parent[path[-1]] = saved
+        return "duplicate-key", text.replace(json.dumps(_SENTINEL), new_d, 1)
+    paths = [p for p in _leaf_paths(obj) if p]
+    path = r.choice(paths)
+    parent = _at(obj, path[:-1])
+    parent[path[-1]] = _SENTINEL
+    kind, literal = _extreme_literal(r)
+    return kind, json.dumps(obj).replace(json.dumps(_SENTINEL), literal, 1)
+
+
+def _json_extreme(seed: bytes, meta: dict, tensors: list, r: random.Random) -> tuple[str, bytes]:
+    target = r.choice(["graph", "graph", "preprocess", "producer", "header"])
+    if target == "header":
+        (n,) = struct.unpack("<Q", seed[:8])
+        header = json.loads(seed[8:8 + n])
+        kind, text = _extreme_text(header, r)
+        h = text.encode()
+        h += b" " * (-len(h) % 8)
+        return kind, struct.pack("<Q", len(h)) + h + seed[8 + n:]
+    value = json.loads(meta.get(target, "{}"))
+    if not value:
+        value = {"name": "fuzz"}
+    kind, text = _extreme_text(value, r)
+    return kind, join(dict(meta, **{target: text}), tensors)
+
+
+def mutation_kind(case: int) -> str:
+    """The name of the mutation `mutate(seed, case)` applies (for per-kind counts)."""
+    kind = random.Random(case).randrange(130)
+    for limit, name in ((12, "bit-flip"), (22, "header-bytes"), (30, "truncate"), (33, "header-length"),
+                        (63, "graph-edit"), (83, "tensor-edit"), (93, "metadata-edit"), (100, "raw-header"),
+                        (115, "inflate"), (130, "json-extreme")):
+        if kind < limit:
+            return name
+    raise AssertionError(kind)
+
+
 def mutate(seed: bytes, case: int) -> bytes:
     """One hostile variant of `seed`, deterministic in `case`."""
+    return mutate_named(seed, case)[1]
+
+
+def mutate_named(seed: bytes, case: int) -> tuple[str, bytes]:
+    """(the mutation's name, one hostile variant of `seed`), deterministic in `case`; the
+    structure-aware kinds say what they did (e.g. 'inflate:kernel', 'json-extreme:nan-inf')."""
+    out = _mutate(seed, case)
+    if isinstance(out, tuple):
+        return f"{mutation_kind(case)}:{out[0]}", out[1]
+    return mutation_kind(case), out
+
+
+def _mutate(seed: bytes, case: int) -> bytes | tuple[str, bytes]:
     r = random.Random(case)
     meta, raw, tensors = split(seed)
-    kind = r.randrange(100)
+    kind = r.randrange(130)
+    if kind >= 115:
+        return _json_extreme(seed, meta, tensors, r)
+    if kind >= 100:
+        return _inflate(meta, tensors, r)
     if kind < 12:  # bit flips anywhere
         a = bytearray(seed)
         for _ in range(r.choice([1, 1, 2, 4, 16])):

@@ -133,3 +133,57 @@ def test_batch_norm_that_would_overflow_the_fold_is_not_folded(isa):
     got = engine.run(x)
     assert not np.isnan(got).any()
     np.testing.assert_array_equal(got, want)
+
+
+# Depth in 64-bit words per output (kh * kw * ceil(Cin / 64) in place; kh * kw * Cin / 64 bit
+# rows): across 28 words, where the AVX2 kernel's 8-bit counters flush, and up to 72.
+DEEP = [(1, 1792, 0), (1, 1856, 0), (1, 4608, 0), (3, 512, 1), (3, 200, 1), (3, 48, 1), (5, 40, 2)]
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("k,cin,pad", DEEP)
+def test_bconv_with_shift_and_bias_matches_torch(isa, k, cin, pad):
+    """sign(x) conv (sign(w) * 2^shift) + bias, with a non-zero shift per channel and the conv's
+    own bias (no BatchNorm). The dot times 2^shift is exact in float, so PyTorch's conv without
+    bias gives it exactly; adding the bias then rounds once, as the engine's epilogue does: equal
+    bit for bit. PyTorch's conv with the bias inside accumulates onto the bias in float32, so it
+    rounds at every partial sum: it agrees only to a few ulps of the largest partial sum."""
+    cout, h, w = 19, 6, 5
+    rng = np.random.default_rng(k * 10000 + cin)
+    signs_w = rng.choice([-1.0, 1.0], size=(cout, cin, k, k)).astype(np.float32)
+    shift = rng.choice([-3, -2, -1, 1, 2, 3], size=cout).astype(np.int8)
+    bias = rng.standard_normal(cout).astype(np.float32)
+    graph = {
+        "inputs": [{"name": "x", "shape": [cin, h, w]}], "outputs": ["y"],
+        "ops": [{"type": "bconv2d", "name": "conv", "inputs": ["x"], "outputs": ["y"],
+                 "attrs": {"in_channels": cin, "out_channels": cout, "kernel_size": [k, k],
+                           "stride": [1, 1], "padding": [pad, pad]},
+                 "params": {"weight_bits": "w", "shift": "s", "bias": "b"}}]}
+    engine = _engine.Engine(graph, {"w": pack_signs(signs_w), "s": shift, "b": bias}, 1, isa)
+    x = rng.standard_normal((2, cin, h, w)).astype(np.float32)
+    signs = torch.from_numpy(np.where(x < 0, -1.0, 1.0).astype(np.float32))
+    weight = torch.from_numpy(signs_w * np.ldexp(1.0, shift.astype(np.int32))[:, None, None, None].astype(np.float32))
+    exact = F.conv2d(signs, weight, padding=pad)
+    want = (exact + torch.from_numpy(bias)[:, None, None]).numpy()
+    got = engine.run(x)
+    np.testing.assert_array_equal(got, want)
+    fused = F.conv2d(signs, weight, torch.from_numpy(bias), padding=pad).numpy()
+    # The textbook bound of a float sum of n terms: n * u * sum|terms| (u = eps / 2).
+    n = cin * k * k + 1
+    sum_abs = cin * k * k * 2.0 ** int(shift.max()) + np.abs(bias).max()
+    np.testing.assert_allclose(got, fused, rtol=0, atol=n * np.finfo(np.float32).eps / 2 * sum_abs)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("k,pad,h,w", [(5, 4, 3, 3), (7, 3, 2, 9), (31, 15, 40, 33), (4, 3, 5, 5), (3, 2, 1, 1)])
+@pytest.mark.parametrize("cin", [3, 70])
+def test_bconv_border_classes_match_torch(isa, k, pad, h, w, cin):
+    """Zero padding at large kernels and paddings: kernels larger than the map, paddings past
+    half the kernel, even kernels, a 1x1 map, strides 1 and 2 (every border class of the
+    kernel-sized correction table, ops/border_correction.h)."""
+    for stride in (1, 2):
+        engine, weights = bconv_engine(cin, 5, k, stride, pad, h, w, isa, seed=k + h)
+        x = np.random.default_rng(k).standard_normal((1, cin, h, w)).astype(np.float32)
+        signs = torch.from_numpy(np.where(x < 0, -1.0, 1.0).astype(np.float32))
+        want = F.conv2d(signs, torch.from_numpy(weights), stride=stride, padding=pad).numpy()
+        np.testing.assert_array_equal(engine.run(x), want)

@@ -83,17 +83,40 @@ def test_probabilities_softmax_and_log_softmax():
     np.testing.assert_allclose(probabilities(ls, True), p)
 
 
-def test_predict_uses_exp_when_model_ends_in_log_softmax(vgg_path, tmp_path, capsys):
-    m = Model(vgg_path)
+@pytest.fixture(scope="module")
+def log_softmax_path(tmp_path_factory):
+    torch = pytest.importorskip("torch")
+    from export.convert import convert
+    from export.models import create_model
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("cli") / "resnet20_log_softmax.irb"
+    net = torch.nn.Sequential(create_model("resnet20"), torch.nn.LogSoftmax(dim=1)).eval()
+    convert(net, str(path), arch="resnet20", classes=CLASSES)
+    return str(path)
+
+
+def test_predict_uses_exp_when_model_ends_in_log_softmax(log_softmax_path, model_path, tmp_path, capsys,
+                                                          monkeypatch):
+    from irnet_infer import model as model_module
     from irnet_infer.classify import ends_in_log_softmax
+    m = Model(log_softmax_path)
+    assert m.graph["ops"][-1]["type"] == "log_softmax"
+    assert ends_in_log_softmax(m.graph)
+    assert not ends_in_log_softmax(Model(model_path).graph)  # ends in a linear layer
+    flags = []
+    real = model_module.probabilities
+    monkeypatch.setattr(model_module, "probabilities", lambda z, ls: flags.append(ls) or real(z, ls))
     x = np.random.default_rng(2).standard_normal((3, 32, 32)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
-    code, out, _ = run_cli(capsys, "predict", vgg_path, tmp_path / "x.npy", "--json", "--top", 10)
-    assert code == 0
-    total = sum(t["probability"] for t in json.loads(out)[0]["top"])
-    np.testing.assert_allclose(total, 1.0, rtol=1e-5)
-    assert json.loads(out)[0]["top"][0]["class"].startswith("class ")  # no class names in file
-    assert isinstance(ends_in_log_softmax(m.graph), bool)
+    code, out, _ = run_cli(capsys, "predict", log_softmax_path, tmp_path / "x.npy", "--json", "--top", 10)
+    assert code == 0 and flags == [True]
+    z = m.predict(x).astype(np.float64)  # log-probabilities
+    top = json.loads(out)[0]["top"]
+    # exp of the log-probabilities themselves, bit for bit (a softmax over them would
+    # subtract the max and divide by the sum, which rounds differently).
+    assert [t["probability"] for t in top] == [float(np.exp(z[t["index"]])) for t in top]
+    np.testing.assert_allclose(sum(t["probability"] for t in top), 1.0, rtol=1e-5)
+    assert top[0]["class"] == CLASSES[int(np.argmax(z))]
 
 
 # -- info ----------------------------------------------------------------------------------------

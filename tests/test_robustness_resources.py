@@ -30,19 +30,59 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+@pytest.fixture(scope="module")
+def big_path(tmp_path_factory):
+    """Two 256-channel 3x3 binary convs on a 28x28 map: 460 M binary MACs each, far above the
+    engine's threshold for starting a second OpenMP thread (4 M MACs per thread)."""
+    from irnet_infer.format import pack_signs, write_irb
+    rng = np.random.default_rng(0)
+    c, size = 256, 28
+    tensors, ops, x = {}, [], "x"
+    for i in range(2):
+        tensors[f"b{i}.bits"] = pack_signs(rng.standard_normal((c, c, 3, 3)).astype(np.float32))
+        tensors[f"b{i}.shift"] = np.zeros(c, np.int8)
+        tensors[f"b{i}.bias"] = rng.standard_normal(c).astype(np.float32)
+        ops.append({"type": "bconv2d", "name": f"b{i}", "inputs": [x], "outputs": [f"b{i}"],
+                    "attrs": {"in_channels": c, "out_channels": c, "kernel_size": [3, 3],
+                              "stride": [1, 1], "padding": [1, 1]},
+                    "params": {"weight_bits": f"b{i}.bits", "shift": f"b{i}.shift", "bias": f"b{i}.bias"}})
+        x = f"b{i}"
+    ops.append({"type": "global_avg_pool", "name": "gap", "inputs": [x], "outputs": ["gap"]})
+    graph = {"inputs": [{"name": "x", "shape": [c, size, size]}], "outputs": ["gap"], "ops": ops}
+    path = str(tmp_path_factory.mktemp("resources") / "big.irb")
+    write_irb(path, graph, tensors, {"input_size": [c, size, size]})
+    return path
+
+
+def thread_cpu_ticks() -> dict[int, int]:
+    """OS thread id -> CPU time (user + system clock ticks) of every thread of this process."""
+    ticks = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        ticks[int(tid)] = int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    return ticks
+
+
 @pytest.mark.parametrize("num_threads", [1, 2])
-def test_eight_threads_share_one_model(path, num_threads):
-    model = irnet_infer.Model(path, num_threads=num_threads)
+def test_eight_threads_share_one_model(big_path, num_threads):
+    model = irnet_infer.Model(big_path, num_threads=num_threads)
     rng = np.random.default_rng(0)
     # Different batch sizes per thread, so concurrent runs use differently sized arenas.
-    inputs = [rng.standard_normal((1 + i % 4, 3, 8, 8)).astype(np.float32) for i in range(8)]
+    inputs = [rng.standard_normal((1 + i % 2, 256, 28, 28)).astype(np.float32) for i in range(8)]
     want = [model.predict(x) for x in inputs]
-    rounds = 40
+    rounds = 3
     got: list[list] = [[] for _ in inputs]
     errors = []
+    python_tids = {threading.get_native_id()}
     start = threading.Barrier(len(inputs))
+    before = thread_cpu_ticks()
 
     def work(i):
+        python_tids.add(threading.get_native_id())
         try:
             start.wait()
             for _ in range(rounds):
@@ -53,13 +93,25 @@ def test_eight_threads_share_one_model(path, num_threads):
     threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
     for t in threads:
         t.start()
+    after = {}
     for t in threads:
         t.join()
+        after.update(thread_cpu_ticks())  # OpenMP workers of a finished caller may go away
+    after.update(thread_cpu_ticks())
     assert not errors
     for i in range(len(inputs)):
         assert len(got[i]) == rounds
         for out in got[i]:
             np.testing.assert_array_equal(out, want[i])
+    # Threads that are neither the test's Python threads nor there before: OpenMP workers
+    # (each calling thread gets its own team). With num_threads=2 they must have computed.
+    workers = {t: c - before.get(t, 0) for t, c in after.items() if t not in python_tids}
+    busy = [t for t, c in workers.items() if c > 0 and t not in before]
+    print(f"\nnum_threads={num_threads}: OpenMP worker threads that used CPU: {len(busy)}")
+    if num_threads == 1:
+        assert not busy
+    else:
+        assert len(busy) >= 1
 
 
 @sanitized

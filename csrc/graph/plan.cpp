@@ -26,8 +26,11 @@ Plan::Plan(const GraphDesc& g, const KernelConfig& kernels, int num_threads)
     check(d >= 1 && d <= (1 << 20), "graph input dimensions must be in 1..2^20");
   Shape in{g.input_shape[0], g.input_shape[1], g.input_shape[2], true};
   check(checked_mul(checked_mul(in.c, in.h, "input"), in.w, "input") <= kMaxElements,
-        "graph input ", in.str(), " is too large");
+        "graph input ", in.str(), " is too large (over 2^28 elements)");
   check(!g.ops.empty(), "graph has no ops");
+  // The passes below compare steps pairwise: the cap bounds their work (irnet_infer/format.py
+  // states the same limit).
+  check(g.ops.size() <= 4096, "graph has ", g.ops.size(), " ops, more than the limit of 4096");
 
   std::map<std::string, int> ids{{g.input_name, 0}};
   tensors_.push_back({g.input_name, in});
@@ -49,8 +52,7 @@ Plan::Plan(const GraphDesc& g, const KernelConfig& kernels, int num_threads)
     }
     step.op = create_op(d);
     Shape out = step.op->prepare(shapes, g, kernels);
-    checked_mul(out.numel(), 1, "output");
-    check(out.numel() <= (int64_t(1) << 31), d.where(), ": output is too large");
+    check(within_limit(out), d.where(), ": output ", out.str(), " is too large (over 2^28 elements)");
     check(ids.count(d.outputs[0]) == 0, d.where(), ": output '", d.outputs[0],
           "' is already defined");
     step.out = int(tensors_.size());

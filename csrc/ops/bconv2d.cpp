@@ -10,7 +10,10 @@
 //    mul = 2^shift * scale (exact: a power-of-two multiply) and bias = b * scale + shift', so the
 //    engine rounds exactly where PyTorch rounds: once in the multiply, once in the add.
 //  - Zero padding is exact: padded taps are packed as +1 (bits 0), which adds that tap's weight
-//    sum to the dot; border pixels subtract those sums (one correction vector per border class).
+//    sum to the dot; border pixels subtract those sums (ops/border_correction.h: one vector per
+//    border class, a table sized by the kernel, never by the map).
+//  - Nothing prepared here grows with the map: per-pixel GEMM row offsets and corrections are
+//    made per task, on the stack, so loading a file that declares a huge map costs nothing.
 //  - A following residual add and hardtanh/relu run in the same epilogue.
 //  - Layers with fewer than 64 input channels (the CIFAR networks' 16 and 32) pack the taps
 //    back to back (tap t at bit t * Cin) instead of one word per tap, so a 3x3 layer with 16
@@ -24,10 +27,10 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <map>
 #include <numeric>
 
 #include "ops/bit_rows.h"
+#include "ops/border_correction.h"
 #include "ops/conv_base.h"
 #include "ops/parallel.h"
 #include "ops/scratch.h"
@@ -67,7 +70,11 @@ class BConv2d final : public ConvBase {
         }
         tap_sum[size_t(o * taps_ + t)] = int32_t(cin_ - 2 * neg);
       }
-    build_corrections(tap_sum);
+    has_padding_ = win_.ph > 0 || win_.pw > 0;
+    if (has_padding_)
+      corrections_ = BorderCorrection(AxisRanges(in_.h, win_.kh, win_.sh, win_.ph, out_.h),
+                                      AxisRanges(in_.w, win_.kw, win_.sw, win_.pw, out_.w), win_.kh,
+                                      win_.kw, cout_, tap_sum);
     std::vector<uint64_t> rows(size_t(cout_ * k_words_), 0);
     for (int64_t o = 0; o < cout_; ++o) {
       const uint64_t* src = w + o * taps_ * words_;
@@ -107,28 +114,45 @@ class BConv2d final : public ConvBase {
     const int threads = threads_for(a.num_threads, a.batch * binary_macs());
     // Bits are written a 64-bit word at a time: channel groups then start on a word.
     const size_t group_cols = bits_out_ ? std::lcm(k.bgemm.nr, size_t(64)) : k.bgemm.nr;
-    parallel_region(threads, [&] {
+    const Tasks tasks(a.batch, pixels_out, cout_, group_cols, threads);
+    // Every thread's scratch is sized before any loop, where a failed allocation can still be
+    // reported (see parallel_region); the loops below then never allocate.
+    auto reserve = [&] {
+      if (!in_place_)
+        thread_scratch<uint64_t>(size_t(std::max(bits_in_ ? 0 : in_.w, tasks.block * k_words_)), 1);
+      if (bits_out_) thread_scratch<float>(size_t(tasks.block * cout_), 2);
+    };
+    parallel_region(threads, reserve, [&] {
 #pragma omp for schedule(static)
       for (int64_t r = 0; r < a.batch * padded_h_; ++r) pack_row(k, a.in[0], r, packed + r * row_words_);
-      const Tasks tasks(a.batch, pixels_out, cout_, group_cols, threads);
 #pragma omp for schedule(static)
       for (int64_t task = 0; task < tasks.count; ++task) {
         const auto [n, p0, rows, j0, j1] = tasks[task];
         if (j0 >= j1) continue;
         const uint64_t* sample = packed + n * sample_words;
-        BgemmLhs lhs{sample, row_offsets_.data() + p0, k_offsets_.data(), size_t(k_words_)};
-        if (!in_place_) {
+        // The block's GEMM rows and border corrections (rows <= kRowBlock).
+        uint32_t row_offsets[Tasks::kRowBlock];
+        const int32_t* correction[Tasks::kRowBlock];
+        BgemmLhs lhs{sample, row_offsets, k_offsets_.data(), size_t(k_words_)};
+        if (in_place_) {
+          int64_t oy = p0 / out_.w, ox = p0 % out_.w;
+          for (int64_t r = 0; r < rows; ++r) {
+            row_offsets[r] = uint32_t(oy * win_.sh * row_words_ + ox * win_.sw * words_);
+            if (++ox == out_.w) ox = 0, ++oy;
+          }
+        } else {
           uint64_t* cols = thread_scratch<uint64_t>(size_t(rows * k_words_), 1);
           im2col(sample, p0, rows, cols);
           lhs.base = cols;
-          lhs.row_offsets = row_offsets_.data();
+          for (int64_t r = 0; r < rows; ++r) row_offsets[r] = uint32_t(r * k_words_);
         }
+        if (has_padding_) corrections_.fill(p0, rows, out_.w, correction);
         const int64_t out_row = n * pixels_out + p0;
         // Floats go to the output, or for a bits output to a per-thread block that is
         // bit-packed right away, the same compare the next conv would make.
         float* y = bits_out_ ? thread_scratch<float>(size_t(rows * cout_), 2) : a.out + out_row * cout_;
         const BgemmOutput o{int32_t(taps_ * cin_), mul_.data(), bias_.data(),
-                            has_padding_ ? pixel_correction_.data() + p0 : nullptr,
+                            has_padding_ ? correction : nullptr,
                             residual_ ? a.in[1] + out_row * cout_ : nullptr,
                             lo_, hi_, y, size_t(cout_), size_t(j0)};
         k.bgemm.run(size_t(rows), size_t(j1 - j0), lhs, packed_.data() + j0 * k_words_, o);
@@ -144,16 +168,12 @@ class BConv2d final : public ConvBase {
 
   // The input is packed into a map with a zero border as wide as the padding (zero bits are
   // +1, which the border corrections take back out), so every tap of every output pixel has
-  // an address. Taps read in place: row offset = the pixel's first tap, k offset = the tap's
-  // distance from it.
+  // an address. Taps read in place: a GEMM row starts at the pixel's first tap (made per task
+  // in run), k offset = the tap's distance from it.
   void plan_in_place() {
     row_words_ = checked_mul(padded_w_, words_, "input");
     check(checked_mul(padded_h_, row_words_, "input") < (int64_t(1) << 32), desc_.where(),
           ": input map too large for 32-bit tap offsets");
-    row_offsets_.clear();
-    for (int64_t oy = 0; oy < out_.h; ++oy)
-      for (int64_t ox = 0; ox < out_.w; ++ox)
-        row_offsets_.push_back(uint32_t(oy * win_.sh * row_words_ + ox * win_.sw * words_));
     k_offsets_.clear();
     for (int64_t ky = 0; ky < win_.kh; ++ky)
       for (int64_t kx = 0; kx < win_.kw; ++kx)
@@ -164,8 +184,6 @@ class BConv2d final : public ConvBase {
   // The GEMM reads the im2col rows of a task: row i at i * k_words, words in order.
   void plan_bit_rows() {
     row_words_ = (checked_mul(padded_w_, cin_, "input") + 63) / 64 + 1;
-    row_offsets_.clear();
-    for (int64_t i = 0; i < Tasks::kRowBlock; ++i) row_offsets_.push_back(uint32_t(i * k_words_));
     k_offsets_.clear();
     for (int64_t w = 0; w < k_words_; ++w) k_offsets_.push_back(uint32_t(w));
   }
@@ -195,40 +213,6 @@ class BConv2d final : public ConvBase {
     for (int64_t x = 0; x < win_.pw; ++x) row.put(0, int(cin_));
     for (int64_t x = 0; x < in_.w; ++x) row.put(words[x], int(cin_));
     row.flush();
-  }
-
-  // Output pixel -> correction vector of its padded taps (null for interior pixels).
-  void build_corrections(const std::vector<int32_t>& tap_sum) {
-    const int64_t pixels_out = out_.h * out_.w;
-    pixel_correction_.assign(size_t(pixels_out), nullptr);
-    std::map<std::vector<bool>, size_t> classes;
-    std::vector<size_t> class_of(size_t(pixels_out), SIZE_MAX);
-    for (int64_t p = 0; p < pixels_out; ++p) {
-      const int64_t y0 = (p / out_.w) * win_.sh - win_.ph, x0 = (p % out_.w) * win_.sw - win_.pw;
-      std::vector<bool> padded(static_cast<size_t>(taps_), false);
-      bool any = false;
-      for (int64_t ky = 0; ky < win_.kh; ++ky)
-        for (int64_t kx = 0; kx < win_.kw; ++kx) {
-          const int64_t iy = y0 + ky, ix = x0 + kx;
-          const bool pad = iy < 0 || iy >= in_.h || ix < 0 || ix >= in_.w;
-          padded[size_t(ky * win_.kw + kx)] = pad;
-          any = any || pad;
-        }
-      if (!any) continue;
-      auto it = classes.find(padded);
-      if (it == classes.end()) {
-        it = classes.emplace(padded, corrections_.size()).first;
-        std::vector<int32_t> c(size_t(cout_), 0);
-        for (int64_t o = 0; o < cout_; ++o)
-          for (int64_t t = 0; t < taps_; ++t)
-            if (padded[size_t(t)]) c[size_t(o)] += tap_sum[size_t(o * taps_ + t)];
-        corrections_.push_back(std::move(c));
-      }
-      class_of[size_t(p)] = it->second;
-    }
-    has_padding_ = !corrections_.empty();
-    for (int64_t p = 0; p < pixels_out; ++p)
-      if (class_of[size_t(p)] != SIZE_MAX) pixel_correction_[size_t(p)] = corrections_[class_of[size_t(p)]].data();
   }
 
   // The GEMM rows of output pixels [p0, p0 + rows) of one sample from its bit rows: per
@@ -271,10 +255,9 @@ class BConv2d final : public ConvBase {
   bool bits_in_ = false, bits_out_ = false;  // sign bits instead of floats (Plan::pass_bits)
   int64_t padded_h_ = 0, padded_w_ = 0;  // the zero-bordered packed input map
   int64_t row_words_ = 0;                // words per row of it
-  std::vector<uint32_t> row_offsets_, k_offsets_;  // the GEMM's left operand (BgemmLhs)
-  std::vector<uint64_t> packed_;                    // weights in the GEMM kernel's panels
-  std::vector<std::vector<int32_t>> corrections_;   // per border class: [Cout]
-  std::vector<const int32_t*> pixel_correction_;    // per output pixel of a sample
+  std::vector<uint32_t> k_offsets_;  // the GEMM's left operand (BgemmLhs), with per-task row offsets
+  std::vector<uint64_t> packed_;      // weights in the GEMM kernel's panels
+  BorderCorrection corrections_;      // of the padded taps, per border class
   bool has_padding_ = false;
 };
 

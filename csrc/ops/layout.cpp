@@ -44,7 +44,7 @@ class ShortcutA final : public Op {
     in_ = in[0];
     out_ = Shape{in_.c + before_ + after_, (in_.h + stride_ - 1) / stride_,
                  (in_.w + stride_ - 1) / stride_, true};
-    check(within_limit(out_), desc_.where(), ": output ", out_.str(), " is too large");
+    check(within_limit(out_), desc_.where(), ": output ", out_.str(), " is too large (over 2^28 elements)");
     return out_;
   }
   void run(const RunArgs& a) const override {

@@ -59,9 +59,11 @@ class Op {
 
 std::unique_ptr<Op> create_op(const OpDesc& desc);
 
-// Largest tensor (elements per sample) the engine plans: far beyond real models, and small
-// enough that no product of sizes below it can overflow.
-constexpr int64_t kMaxElements = int64_t(1) << 31;
+// Largest tensor (elements per sample) a file may declare: 2^28 floats, 1 GiB per sample, far
+// beyond real models (ResNet-18's largest map is 0.8 M), and small enough that no product of
+// sizes below it can overflow. docs/ROBUSTNESS.md states it; irnet_infer/format.py checks the
+// graph input against the same number.
+constexpr int64_t kMaxElements = int64_t(1) << 28;
 // Whether c*h*w of non-negative sizes is at most kMaxElements, without overflowing on the way.
 inline bool within_limit(const Shape& s) {
   return s.c <= kMaxElements && s.h <= kMaxElements && s.w <= kMaxElements &&

@@ -1,5 +1,7 @@
 // OpenMP regions for ops.
 #pragma once
+#include <atomic>
+#include <exception>
 
 namespace irnet {
 
@@ -7,14 +9,39 @@ namespace irnet {
 // with orphaned `#pragma omp for` loops, which also work outside any region (one thread runs
 // every iteration). One thread calls body directly: a libgomp team of one still makes futex
 // system calls at its start and at every barrier, microseconds per op on small layers.
-template <class Body>
-void parallel_region(int threads, const Body& body) {
+//
+// reserve() runs first on every thread: it sizes that thread's scratch, the only place an op
+// allocates inside a region. An exception must not leave an OpenMP region (std::terminate) nor
+// skip a worksharing loop the other threads wait in (a hang), so a failure there (bad_alloc)
+// is caught, every thread agrees on it at a barrier and skips body, and it is rethrown here.
+template <class Reserve, class Body>
+void parallel_region(int threads, const Reserve& reserve, const Body& body) {
   if (threads <= 1) {
+    reserve();
     body();
     return;
   }
+  std::exception_ptr error;
+  std::atomic<bool> failed{false};
 #pragma omp parallel num_threads(threads)
-  body();
+  {
+    try {
+      reserve();
+    } catch (...) {
+#pragma omp critical(irnet_parallel_error)
+      if (!error) error = std::current_exception();
+      failed = true;
+    }
+#pragma omp barrier
+    if (!failed) body();
+  }
+  if (error) std::rethrow_exception(error);
+}
+
+// A region whose body allocates nothing.
+template <class Body>
+void parallel_region(int threads, const Body& body) {
+  parallel_region(threads, [] {}, body);
 }
 
 }  // namespace irnet

@@ -4,6 +4,7 @@
 
 #include "ops/op.h"
 #include "ops/parallel.h"
+#include "ops/scratch.h"
 
 namespace irnet {
 
@@ -33,9 +34,10 @@ class Pool2d final : public Op {
     // About one thread per 2^20 window taps: pools are memory bound and quick.
     const int64_t work = rows * out_.w * win_.kh * win_.kw * in_.c;
     const int threads = int(std::max<int64_t>(1, std::min<int64_t>(a.num_threads, work >> 20)));
-    parallel_region(threads, [&] {
-      std::vector<const float*> taps;
-      taps.reserve(size_t(win_.kh * win_.kw));
+    // The cells a window can cover: a kernel larger than the map is clipped to it.
+    const size_t window = size_t(std::min(win_.kh, in_.h) * std::min(win_.kw, in_.w));
+    parallel_region(threads, [&] { thread_scratch<const float*>(window); }, [&] {
+      const float** taps = thread_scratch<const float*>(window);
 #pragma omp for schedule(static)
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t ox = 0; ox < out_.w; ++ox) pool_pixel(a, r / out_.h, r % out_.h, ox, taps);
@@ -75,15 +77,16 @@ class Pool2d final : public Op {
         }
   }
 
-  void pool_pixel(const RunArgs& a, int64_t n, int64_t oy, int64_t ox, std::vector<const float*>& taps) const {
+  // taps: room for the window's input pixels.
+  void pool_pixel(const RunArgs& a, int64_t n, int64_t oy, int64_t ox, const float** taps) const {
     const int64_t c = in_.c;
     const Cells w = cells(oy, ox);
     float* dst = a.out + ((n * out_.h + oy) * out_.w + ox) * c;
-    taps.clear();
+    size_t n_taps = 0;
     for (int64_t y = w.ys; y < w.y1; ++y)
-      for (int64_t x = w.xs; x < w.x1; ++x) taps.push_back(a.in[0] + ((n * in_.h + y) * in_.w + x) * c);
+      for (int64_t x = w.xs; x < w.x1; ++x) taps[n_taps++] = a.in[0] + ((n * in_.h + y) * in_.w + x) * c;
     if (max_) {
-      a.kernels->maxpool(taps.data(), taps.size(), size_t(c), dst);
+      a.kernels->maxpool(taps, n_taps, size_t(c), dst);
       return;
     }
     // PyTorch's divisor counts padded cells inside [-pad, size + pad) when count_include_pad,
@@ -94,8 +97,8 @@ class Pool2d final : public Op {
     for (int64_t c0 = 0; c0 < c; c0 += kChunk) {
       const int64_t len = std::min(kChunk, c - c0);
       float acc[kChunk] = {};
-      for (const float* src : taps)
-        for (int64_t i = 0; i < len; ++i) acc[i] += src[c0 + i];
+      for (size_t t = 0; t < n_taps; ++t)
+        for (int64_t i = 0; i < len; ++i) acc[i] += taps[t][c0 + i];
       for (int64_t i = 0; i < len; ++i) dst[c0 + i] = acc[i] / count;
     }
   }

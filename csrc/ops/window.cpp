@@ -20,7 +20,7 @@ Shape Window::output(const OpDesc& d, const Shape& in, int64_t out_channels) con
         kh, "x", kw, " does not fit input ", in.str(), " with padding ", ph, ",", pw);
   Shape out{out_channels, oh, ow, true};
   // Checked before an op sizes anything by the output (e.g. per-pixel tables).
-  check(within_limit(out), d.where(), ": output ", out.str(), " is too large");
+  check(within_limit(out), d.where(), ": output ", out.str(), " is too large (over 2^28 elements)");
   return out;
 }
 
