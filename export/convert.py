@@ -2,6 +2,7 @@
 
     python -m export.convert model.pth model.irb [--arch NAME] [--num-classes N]
         [--input-size C H W] [--mean M M M] [--std S S S] [--classes FILE] [--check]
+        [--check-images DIR]
 """
 import argparse
 import sys
@@ -12,7 +13,7 @@ import torch.nn as nn
 from .graph_builder import build_graph
 from .irnet import deploy_sign
 from .models import ARCH_DEFAULTS, MODELS, create_model, infer_num_classes, load_checkpoint_state
-from .preprocess import merge_preprocess
+from .preprocess import explain_preprocess, format_preprocess
 from .tracing import run_recording, trace
 
 PRODUCER_NAME = "irnet-infer export"
@@ -110,9 +111,10 @@ def _output_size(model, input_size):
 
 
 def convert(model_or_checkpoint, out_path, arch=None, num_classes=None, input_size=None,
-            mean=None, std=None, classes=None, check=False):
+            mean=None, std=None, classes=None, check=False, check_images=None):
     """Write `out_path`; returns {"graph", "preprocess", "check"} (check report or None).
-    `classes` is a list or a path to a file with one class name per line."""
+    `classes` is a list or a path to a file with one class name per line; `check_images`, a
+    folder of images to compare on (report in result["check_images"])."""
     try:
         from irnet_infer.format import write_irb
     except ImportError as e:
@@ -120,7 +122,7 @@ def convert(model_or_checkpoint, out_path, arch=None, num_classes=None, input_si
     model, arch, size, ckpt_pre, ckpt_classes = load_model(
         model_or_checkpoint, arch, num_classes, input_size)
     graph, tensors = export_graph(model, size)
-    preprocess = merge_preprocess(arch, size, ckpt_pre, mean, std)
+    preprocess, sources = explain_preprocess(arch, size, ckpt_pre, mean, std)
     if isinstance(classes, str):
         classes = read_classes(classes)
     classes = list(classes) if classes is not None else ckpt_classes
@@ -133,7 +135,12 @@ def convert(model_or_checkpoint, out_path, arch=None, num_classes=None, input_si
     if check:
         from .check import check_file
         report = check_file(out_path, model, size)
-    return {"graph": graph, "preprocess": preprocess, "check": report}
+    images_report = None
+    if check_images is not None:
+        from .check_images import check_images as run_check_images
+        images_report = run_check_images(out_path, model, check_images)
+    return {"graph": graph, "preprocess": preprocess, "preprocess_sources": sources,
+            "check": report, "check_images": images_report}
 
 
 def _parser():
@@ -149,6 +156,9 @@ def _parser():
     p.add_argument("--classes", metavar="FILE", help="class names, one per line")
     p.add_argument("--check", action="store_true",
                    help="load the file with irnet_infer and compare with the reference")
+    p.add_argument("--check-images", metavar="DIR",
+                   help="compare on the images under DIR: the file's own preprocessing vs the "
+                        "PyTorch model fed by the torchvision-style evaluation pipeline")
     return p
 
 
@@ -157,16 +167,24 @@ def main(argv=None):
     try:
         result = convert(args.checkpoint, args.output, arch=args.arch,
                          num_classes=args.num_classes, input_size=args.input_size,
-                         mean=args.mean, std=args.std, classes=args.classes, check=args.check)
+                         mean=args.mean, std=args.std, classes=args.classes, check=args.check,
+                         check_images=args.check_images)
     except (ValueError, OSError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"wrote {args.output}: {len(result['graph']['ops'])} ops")
+    print(format_preprocess(result["preprocess"], result["preprocess_sources"]))
     if result["check"] is not None:
         from .check import format_report
         print(format_report(result["check"]))
         if not result["check"]["ok"]:
             print("error: engine output does not match the reference", file=sys.stderr)
+            return 1
+    if result["check_images"] is not None:
+        from .check_images import format_images_report
+        print(format_images_report(result["check_images"]))
+        if not result["check_images"]["ok"]:
+            print("error: on the images, the file does not match the reference", file=sys.stderr)
             return 1
     return 0
 
