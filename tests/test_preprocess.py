@@ -281,3 +281,20 @@ def test_official_cifar_constants_are_the_default():
     pre, src = explain_preprocess("resnet20", (3, 32, 32), {"mean": [0.1, 0.2, 0.3]}, std=[1, 2, 3])
     assert src["mean"] == "checkpoint" and src["std"] == "flag" and src["resize"] == "resnet20 default"
     assert pre["mean"] == [0.1, 0.2, 0.3] and pre["std"] == [1.0, 2.0, 3.0]
+
+
+def test_training_tensors_are_the_official_pipeline(tmp_path):
+    """export.train's CIFAR-10 tensors are exactly the official test transform (ToTensor +
+    Normalize with the ImageNet statistics), and the checkpoint's preprocess says so."""
+    from test_train import _write_cifar
+
+    from export.data import load_data
+    from irnet_infer import datasets
+    root = str(tmp_path / "cifar")
+    _write_cifar(root)
+    d = load_data(f"cifar10:{root}")
+    assert d.preprocess["mean"] == [0.485, 0.456, 0.406] and d.preprocess["std"] == [0.229, 0.224, 0.225]
+    images, _, _ = datasets.read_cifar10(root, "train")
+    for i in (0, 7, 29):
+        _, expect = tv_pipeline(Image.fromarray(images[i]), d.preprocess)
+        np.testing.assert_array_equal(d.train[i][0].numpy(), expect)
