@@ -2,7 +2,7 @@
 
     python -m export.convert model.pth model.irb [--arch NAME | --model PKG.MOD:FACTORY]
         [--num-classes N] [--input-size C H W] [--mean M M M] [--std S S S]
-        [--classes FILE] [--check]
+        [--classes FILE] [--check] [--check-images DIR]
 """
 import argparse
 import importlib
@@ -17,7 +17,7 @@ from .graph_builder import build_graph
 from .irnet import deploy_sign
 from .models import (ARCH_DEFAULTS, W32A_SUFFIX, arch_names, create_model, infer_num_classes,
                      load_checkpoint_state, split_arch)
-from .preprocess import merge_preprocess
+from .preprocess import explain_preprocess, format_preprocess
 from .tracing import run_recording, trace
 
 PRODUCER_NAME = "irnet-infer export"
@@ -192,9 +192,10 @@ def _output_size(model, input_size):
 
 
 def convert(model_or_checkpoint, out_path, arch=None, num_classes=None, input_size=None,
-            mean=None, std=None, classes=None, check=False):
+            mean=None, std=None, classes=None, check=False, check_images=None):
     """Write `out_path`; returns {"graph", "preprocess", "check"} (check report or None).
-    `classes` is a list or a path to a file with one class name per line."""
+    `classes` is a list or a path to a file with one class name per line; `check_images`, a
+    folder of images to compare on (report in result["check_images"])."""
     try:
         from irnet_infer.format import write_irb
     except ImportError as e:
@@ -206,7 +207,7 @@ def convert(model_or_checkpoint, out_path, arch=None, num_classes=None, input_si
     if not notes:  # a model object: its binary convs say which variant it is
         notes.append(_variant_note(graph))
     base_arch = split_arch(arch_name)[0] if arch_name is not None else None
-    preprocess = merge_preprocess(base_arch, size, ckpt_pre, mean, std)
+    preprocess, sources = explain_preprocess(base_arch, size, ckpt_pre, mean, std)
     if isinstance(classes, str):
         classes = read_classes(classes)
     classes = list(classes) if classes is not None else ckpt_classes
@@ -219,7 +220,12 @@ def convert(model_or_checkpoint, out_path, arch=None, num_classes=None, input_si
     if check:
         from .check import check_file
         report = check_file(out_path, model, size)
-    return {"graph": graph, "preprocess": preprocess, "check": report, "notes": notes}
+    images_report = None
+    if check_images is not None:
+        from .check_images import check_images as run_check_images
+        images_report = run_check_images(out_path, model, check_images)
+    return {"graph": graph, "preprocess": preprocess, "preprocess_sources": sources,
+            "check": report, "check_images": images_report, "notes": notes}
 
 
 def _variant_note(graph):
@@ -275,6 +281,9 @@ def _parser(prog="python -m export.convert"):
                         "layer; also counts exact zeros entering each binarization (where "
                         "training-time sign(0) = 0 differs from the deployed +1) and compares "
                         "with the model's own forward")
+    p.add_argument("--check-images", metavar="DIR",
+                   help="compare on the images under DIR: the file's own preprocessing vs the "
+                        "PyTorch model fed by the torchvision-style evaluation pipeline")
     return p
 
 
@@ -289,18 +298,26 @@ def main(argv=None, prog="python -m export.convert"):
             source = load_into(model_from_factory(args.model, args.num_classes), source)
         result = convert(source, args.output, arch=args.arch,
                          num_classes=args.num_classes, input_size=args.input_size,
-                         mean=args.mean, std=args.std, classes=args.classes, check=args.check)
+                         mean=args.mean, std=args.std, classes=args.classes, check=args.check,
+                         check_images=args.check_images)
     except (ValueError, OSError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     for note in result["notes"]:
         print(note)
     print(f"wrote {args.output}: {len(result['graph']['ops'])} ops")
+    print(format_preprocess(result["preprocess"], result["preprocess_sources"]))
     if result["check"] is not None:
         from .check import format_report
         print(format_report(result["check"]))
         if not result["check"]["ok"]:
             print("error: engine output does not match the reference", file=sys.stderr)
+            return 1
+    if result["check_images"] is not None:
+        from .check_images import format_images_report
+        print(format_images_report(result["check_images"]))
+        if not result["check_images"]["ok"]:
+            print("error: on the images, the file does not match the reference", file=sys.stderr)
             return 1
     return 0
 

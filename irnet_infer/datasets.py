@@ -15,7 +15,7 @@ import pickle
 import numpy as np
 
 from irnet_infer.paths import require_dir, require_file
-from irnet_infer.preprocess import load_image, preprocess_image
+from irnet_infer.preprocess import normalize, preprocess_image
 
 DIGITS_CLASSES = [str(i) for i in range(10)]
 # load_digits has pixel values 0..16; they are scaled once to 0..255 (`digits_images`), so the
@@ -25,8 +25,10 @@ DIGITS_MEAN, DIGITS_STD = 0.305, 0.32
 DIGITS_SPLIT_SEED = 0
 DIGITS_TEST_FRACTION = 0.2
 
-CIFAR10_MEAN, CIFAR10_STD = [0.4914, 0.4822, 0.4465], [0.2470, 0.2435, 0.2616]
+# The official IR-Net trainers normalize CIFAR-10 with the ImageNet statistics (their test
+# transform is ToTensor + Normalize(ImageNet mean, std)); a model trained here gets the same.
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+CIFAR10_MEAN, CIFAR10_STD = IMAGENET_MEAN, IMAGENET_STD
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".gif", ".tif", ".tiff", ".webp")
 
 
@@ -166,11 +168,9 @@ def normalize_images(images: np.ndarray, settings: dict) -> np.ndarray:
     """uint8 (N, H, W, C) already at the input size -> float32 (N, C, H, W), scaled and
     normalized as preprocess_image does, in one vectorized step."""
     c, h, w = settings["input_size"]
-    if images.shape[1:] != (h, w, c):
+    if images.shape[1:] != (h, w, c) or int(settings.get("resize") or min(h, w)) != min(h, w):
         return np.stack([preprocess_image(im, settings) for im in images])
-    x = images.astype(np.float32) * np.float32(settings.get("scale", 1 / 255))
-    x = (x - np.asarray(settings["mean"], np.float32)) / np.asarray(settings["std"], np.float32)
-    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    return normalize(images, settings)
 
 
 # -- image folders ----------------------------------------------------------------------------
@@ -205,7 +205,7 @@ def list_image_folder(root: str, split: str, classes: list | None = None) -> tup
 
 def load_folder_image(path: str, settings: dict) -> np.ndarray:
     """One image file -> the network input (C, H, W) float32, with the model's preprocess."""
-    return preprocess_image(load_image(path), settings)
+    return preprocess_image(path, settings)
 
 
 def imagefolder_preprocess(input_size=(3, 224, 224)) -> dict:

@@ -9,7 +9,8 @@ import numpy as np
 from irnet_infer import _engine
 from irnet_infer.classify import class_name, ends_in_log_softmax, probabilities, ranked
 from irnet_infer.format import IrbFormatError, read_irb
-from irnet_infer.preprocess import load_image, pil_to_array, preprocess_image
+from irnet_infer.image_io import is_pil_image
+from irnet_infer.preprocess import preprocess_image
 
 # A batch whose engine buffers would pass this is refused before anything is allocated.
 DEFAULT_MAX_BATCH_BYTES = 4 * 1024**3
@@ -210,10 +211,8 @@ class Model:
         return 4 * max(biggest * 32, self._engine.arena_floats_per_sample + 2 * biggest)
 
     def _to_batch(self, x: Any) -> tuple[np.ndarray, bool]:
-        if isinstance(x, (str, os.PathLike)):
-            x = load_image(x)
-        elif type(x).__module__.startswith("PIL.") and hasattr(x, "convert"):
-            x = pil_to_array(x)
+        if isinstance(x, (str, os.PathLike)) or is_pil_image(x):
+            return preprocess_image(x, self.preprocess_settings)[None], True
         if not isinstance(x, np.ndarray):
             raise TypeError(f"predict takes a numpy array, a PIL image or an image path, got {type(x).__name__}")
         if x.dtype == np.uint8:

@@ -31,7 +31,8 @@ except ImportError:
 
 from irnet_infer.datasets import IMAGE_EXTENSIONS
 from irnet_infer.model import Model
-from irnet_infer.preprocess import load_image, pil_to_array, preprocess_image
+from irnet_infer.image_io import pillow, to_8bit
+from irnet_infer.preprocess import load_image, preprocess_image
 
 # The input column, when not named: the first of these that a batch has. `bytes` comes before
 # `path` because read_binary_files(include_paths=True) gives both and the bytes are already read.
@@ -128,12 +129,8 @@ class Predictor:
 
 def decode_image(data: bytes | bytearray | memoryview) -> np.ndarray:
     """Encoded image bytes -> uint8 (H, W, 3) RGB, as `load_image` reads the same file."""
-    try:
-        from PIL import Image
-    except ImportError:
-        raise ImportError("decoding images needs Pillow: pip install pillow") from None
-    with Image.open(io.BytesIO(data)) as im:
-        return pil_to_array(im)
+    with pillow().open(io.BytesIO(data)) as im:
+        return np.asarray(to_8bit(im, 3, "image bytes"))
 
 
 def top_k(logits: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
