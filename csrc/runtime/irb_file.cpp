@@ -57,7 +57,10 @@ int64_t int_of(const json& v) { return v.is_number_unsigned() ? int64_t(v.get<ui
 bool finite_number(const json& v) {
   if (v.is_boolean()) return true;
   if (v.is_number_unsigned()) return v.get<uint64_t>() <= (uint64_t(1) << 53);
-  if (v.is_number_integer()) return std::llabs(v.get<int64_t>()) <= (int64_t(1) << 53) && v.get<int64_t>() != INT64_MIN;
+  if (v.is_number_integer()) {  // negative here (nlohmann reads the others as unsigned)
+    const int64_t x = v.get<int64_t>();
+    return x >= -(int64_t(1) << 53) && x <= (int64_t(1) << 53);
+  }
   return v.is_number_float() && std::isfinite(v.get<double>());
 }
 double number_of(const json& v) { return v.is_boolean() ? (v.get<bool>() ? 1.0 : 0.0) : v.get<double>(); }
