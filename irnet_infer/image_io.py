@@ -39,6 +39,14 @@ def is_pil_image(x: Any) -> bool:
     return type(x).__module__.startswith("PIL.") and hasattr(x, "convert") and hasattr(x, "size")
 
 
+def _without_name(e: Exception, path: str) -> str:
+    """Pillow's message without the file name it often repeats (the caller names the file)."""
+    if type(e).__name__ == "UnidentifiedImageError":
+        return "not an image format Pillow reads"
+    text = str(e).replace(repr(path), "").replace(path, "").strip(" :")
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
 def open_image(path: str | os.PathLike) -> Any:
     """The decoded image in `path` (any mode). Errors name the file: FileNotFoundError when it
     is missing, ValueError for anything Pillow cannot read or that is over MAX_IMAGE_PIXELS."""
@@ -49,7 +57,7 @@ def open_image(path: str | os.PathLike) -> Any:
     except Image.DecompressionBombError as e:
         raise ValueError(f"image {path!r} is too large to decode: {e}") from None
     except Exception as e:  # noqa: BLE001 - Pillow raises many kinds; all mean "not readable"
-        raise ValueError(f"cannot read image {path!r}: {type(e).__name__}: {e}") from None
+        raise ValueError(f"cannot read image {path!r}: {_without_name(e, path)}") from None
     try:
         w, h = im.size
         if w < 1 or h < 1:

@@ -4,11 +4,11 @@
   a bias computes acc * (2^s * scale) + (b * scale + shift), which rounds differently from
   PyTorch's ((acc * 2^s + b) * scale) + shift in many cases (test below), so with a bias the
   batch_norm runs as its own op (csrc/ops/conv_base.h, fold_affine).
-- The batch_norm op alone is bit-identical to PyTorch's (x86 kernel: fma(x, scale, shift),
-  shift = fma(-mean, scale, bias)).
-- Not bit-identical, measured here: PyTorch's conv2d with a bias does not round as
-  acc * 2^s + b (its backend accumulates the bias with the products), and the folded epilogue
-  is a multiply then an add where PyTorch's BatchNorm is one fma: one rounding apart."""
+- Not bit-identical, measured here: PyTorch's x86 BatchNorm kernel computes
+  fma(x, scale, fma(-mean, scale, bias)) where the engine (its batch_norm op and every conv
+  epilogue, built with -ffp-contract=off) multiplies then adds; and PyTorch's conv2d with a
+  bias does not round as acc * 2^s + b (its backend accumulates the bias with the products).
+  Both stay within a few roundings of the value's size."""
 import numpy as np
 import pytest
 import torch
@@ -53,7 +53,7 @@ def test_binary_conv_bn_bit_exact(tmp_path, bias):
     assert np.abs(got - want).max() <= bound, (np.abs(got - want).max(), bound)
 
 
-def test_batch_norm_op_bit_identical_to_pytorch(tmp_path):
+def test_batch_norm_op_within_one_rounding_of_pytorch(tmp_path):
     torch.manual_seed(0)
     bn = _net(nn.Conv2d, False)[1]
     net = nn.Sequential(bn).eval()
@@ -65,7 +65,14 @@ def test_batch_norm_op_bit_identical_to_pytorch(tmp_path):
     x = torch.randn(16, *net.input_size, generator=torch.Generator().manual_seed(1)) * 100
     with torch.no_grad():
         want = net(x).numpy()
-    assert np.array_equal(engine.predict(x.numpy()), want)
+    got = engine.predict(x.numpy())
+    # Roundings of x * scale, of mean * scale (inside the shift) and of the sum, against
+    # PyTorch's two fmas: an ulp of each at most.
+    scale = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach().view(1, -1, 1, 1)
+    mean_scaled = (bn.running_mean.view(1, -1, 1, 1) * scale).numpy()
+    bound = (np.spacing(np.abs((x * scale).numpy())) + np.spacing(np.abs(want))
+             + np.spacing(np.abs(mean_scaled))) * 2  # spacing() is one ulp; roundings stack
+    assert (np.abs(got - want) <= bound).all(), (np.abs(got - want) / bound).max()
 
 
 def test_fold_with_bias_would_round_differently():
