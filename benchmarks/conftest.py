@@ -88,6 +88,7 @@ def pytest_sessionfinish(session, exitstatus):
     if not _COLLECTOR.entries:
         return
     _COLLECTOR.pair()
+    ceilings(again=True)
     try:
         path = write_results(_COLLECTOR)
         session.config._irnet_results = path
