@@ -85,6 +85,8 @@ def machine_info() -> dict:
     except ImportError:
         pass
     info["ceilings"] = ceilings()
+    if hasattr(os, "getloadavg"):
+        info["load_average"] = [round(v, 2) for v in os.getloadavg()]
     return info
 
 
@@ -115,9 +117,11 @@ class Collector:
         return e
 
     def _partner(self, e, impl):
+        # An OpenVINO row carries the ISA of the engine row it ran interleaved with.
         rows = [t for t in self.entries if t["impl"] == impl and t["group"] == e["group"]
                 and t["case"] == e["case"] and t["threads"] == e["threads"]
-                and t.get("batch", 1) == e.get("batch", 1)]
+                and t.get("batch", 1) == e.get("batch", 1)
+                and (impl != "openvino" or t.get("isa") in (None, e["isa"]))]
         return min(rows, key=lambda t: t["seconds"]) if rows else None
 
     def twin(self, e):
@@ -218,7 +222,8 @@ def machine_line(m: dict) -> str:
     return (f"{m.get('cpu', '?')}, {m.get('physical_cores_used', '?')} cores used "
             f"({m.get('logical_cpus', '?')} logical CPUs), engine ISA {m.get('isa', '?')} "
             f"(available: {', '.join(m.get('isas', []))}), torch {m.get('torch', '?')}, "
-            f"openvino {m.get('openvino', 'not installed')}; {describe(m.get('ceilings', {}))}")
+            f"openvino {m.get('openvino', 'not installed')}; {describe(m.get('ceilings', {}))}"
+            + (f"; load average at the end {m['load_average']} (1, 5, 15 min)" if m.get("load_average") else ""))
 
 
 def results_markdown(data: dict) -> str:

@@ -90,7 +90,7 @@ def test_layer(benchmark, collector, torch_threads, name, threads, impl, variant
             ov_run = openvino_layer(name, threads, x_nchw, engine.run(x))
             out, medians = interleaved(benchmark, engine.run, (x,), {"openvino": lambda _: ov_run(x_nchw)})
             collector.add(group="layers", case=name, label=layer_label(name), threads=threads, impl="openvino",
-                          isa=None, layout="nchw", seconds=medians["openvino"], ops=layer_ops(name), extra_info={})
+                          isa=variant, layout="nchw", seconds=medians["openvino"], ops=layer_ops(name), extra_info={})
         assert out.shape == (1, LAYERS[name][3], LAYERS[name][0], LAYERS[name][1])
         record(benchmark, collector, group="layers", case=name, label=layer_label(name), threads=threads,
                impl="engine", isa=variant, layout="nchw view of nhwc", ops=layer_ops(name))

@@ -114,7 +114,8 @@ def test_network(benchmark, collector, torch_threads, networks, net, threads, ba
     assert out.shape[0] == batch
     common = dict(group="networks", case=net, label=label, threads=threads, batch=batch, ops=2 * macs * batch)
     for impl, seconds in medians.items():
-        collector.add(impl=impl, isa=None, layout="float twin" if impl == "torch" else "nchw",
+        collector.add(impl=impl, isa=engine.isa if impl == "openvino" else None,
+                      layout="float twin" if impl == "torch" else "nchw",
                       seconds=seconds, extra_info={}, **common)
     collector.add(impl="engine", isa=engine.isa, layout="nchw", seconds=float(benchmark.stats.stats.median),
                   extra_info=benchmark.extra_info, **common)

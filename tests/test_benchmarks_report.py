@@ -31,7 +31,8 @@ def fake_collector():
     add("resnet20", "networks", 2, "torch", None, "nchw", 0.02)
     add("resnet20", "networks", 2, "engine", "avx512", "nchw", 0.002)
     add("B", "layers", 1, "torch", None, "nchw", 0.003)  # no engine partner
-    add("resnet20", "networks", 2, "openvino", None, "nchw", 0.003)
+    add("resnet20", "networks", 2, "openvino", "avx512", "nchw", 0.003)
+    add("A", "layers", 1, "openvino", "avx512", "nchw", 0.005)  # interleaved with the avx512 row only
     add("resnet20", "networks", 2, "engine", "avx512", "nchw", 0.008, batch=8)
     add("resnet20", "networks", 2, "openvino", None, "nchw", 0.016, batch=8)  # pairs with batch 8 only
     c.note("OpenVINO rows are missing: test")
@@ -52,6 +53,8 @@ def test_pairing_uses_the_faster_torch_layout_and_fills_extra_info():
     assert r8["openvino_ratio"] == pytest.approx(2.0) and r8.get("speedup") is None  # no batch-8 torch row
     assert r8["images_per_s"] == pytest.approx(1000.0)
     assert next(r for r in rows if r["case"] == "B")["speedup"] is None
+    assert a["openvino_ratio"] == pytest.approx(5.0)
+    assert next(r for r in rows if r["case"] == "A" and r["isa"] == "scalar").get("openvino_ratio") is None
     assert [r["group"] for r in rows][-1] == "networks"
     assert "8.00x" in text_table(rows)
 
