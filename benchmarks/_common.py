@@ -9,6 +9,8 @@ import os
 import platform
 from pathlib import Path
 
+from benchmarks.ceilings import describe
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 # name -> (H, W, Cin, Cout); 3x3, stride 1, zero padding 1, batch 1 (issue 3)
@@ -50,6 +52,23 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+_CEILINGS: dict = {}
+
+
+def ceilings(again: bool = False) -> dict:
+    """The CPU's one-core ceilings (benchmarks/ceilings.py), measured at the first call; with
+    `again` measured once more and each kept at the faster of the two (a shared machine can
+    only slow a peak loop down), as the suite does at its end."""
+    if not _CEILINGS or again:
+        from benchmarks.ceilings import measure
+        new = measure()
+        for key, value in new.items():
+            if key != "reason" and isinstance(_CEILINGS.get(key), float):
+                value = max(value, _CEILINGS[key])
+            _CEILINGS[key] = value
+    return dict(_CEILINGS)
+
+
 def machine_info() -> dict:
     import irnet_infer
     from irnet_infer.model import default_num_threads
@@ -62,67 +81,94 @@ def machine_info() -> dict:
         info["torch"] = torch.__version__
     except ImportError:
         pass
+    try:
+        import openvino
+        info["openvino"] = openvino.__version__
+    except ImportError:
+        pass
+    info["ceilings"] = ceilings()
+    if hasattr(os, "getloadavg"):
+        info["load_average"] = [round(v, 2) for v in os.getloadavg()]
     return info
 
 
 class Collector:
-    """Medians of every benchmark in this session. Engine rows are paired with the fastest torch
-    row of the same (group, case, threads) at the end, so the twins are always measured in the
-    same run, whatever order pytest ran them in."""
+    """Medians of every benchmark in this session. Engine rows are paired at the end with the
+    fastest torch row and the OpenVINO row of the same (group, case, threads, batch), so the
+    twins are always measured in the same run, whatever order pytest ran them in. `notes` holds
+    why a kind of row is missing (e.g. openvino not installed)."""
 
     def __init__(self):
         self.entries = []
+        self.notes = []
 
-    def add(self, *, group, case, label, threads, impl, isa, layout, seconds, ops, extra_info):
-        e = {"group": group, "case": case, "label": label, "threads": threads, "impl": impl,
-             "isa": isa, "layout": layout, "seconds": seconds, "ops": ops,
-             "gops": ops / seconds / 1e9 if seconds > 0 else None}
+    def note(self, text: str):
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def add(self, *, group, case, label, threads, impl, isa, layout, seconds, ops, extra_info, batch=1):
+        e = {"group": group, "case": case, "label": label, "threads": threads, "batch": batch,
+             "impl": impl, "isa": isa, "layout": layout, "seconds": seconds, "ops": ops,
+             "gops": ops / seconds / 1e9 if seconds > 0 else None,
+             "images_per_s": batch / seconds if seconds > 0 else None}
         extra_info.update({"gops": e["gops"], "ops": ops, "median_s": seconds, "threads": threads,
-                           "impl": impl, "isa": isa, "layout": layout, "case": case})
+                           "batch": batch, "impl": impl, "isa": isa, "layout": layout, "case": case})
         e["_extra"] = extra_info
         self.entries.append(e)
         self.pair()  # fills speedup at once when the twin already ran
         return e
 
+    def _partner(self, e, impl):
+        # An OpenVINO row carries the ISA of the engine row it ran interleaved with.
+        rows = [t for t in self.entries if t["impl"] == impl and t["group"] == e["group"]
+                and t["case"] == e["case"] and t["threads"] == e["threads"]
+                and t.get("batch", 1) == e.get("batch", 1)
+                and (impl != "openvino" or t.get("isa") in (None, e["isa"]))]
+        return min(rows, key=lambda t: t["seconds"]) if rows else None
+
     def twin(self, e):
-        torch_rows = [t for t in self.entries if t["impl"] == "torch" and t["group"] == e["group"]
-                      and t["case"] == e["case"] and t["threads"] == e["threads"]]
-        return min(torch_rows, key=lambda t: t["seconds"]) if torch_rows else None
+        return self._partner(e, "torch")
 
     def pair(self):
         for e in self.entries:
             if e["impl"] != "engine":
                 continue
             t = self.twin(e)
-            if t is None:
-                continue
-            e["torch_seconds"], e["torch_layout"], e["torch_gops"] = t["seconds"], t["layout"], t["gops"]
-            e["speedup"] = t["seconds"] / e["seconds"]
-            e["_extra"].update({"speedup_vs_torch": e["speedup"], "torch_median_s": t["seconds"],
-                                "torch_gops": t["gops"], "torch_layout": t["layout"]})
+            if t is not None:
+                e["torch_seconds"], e["torch_layout"], e["torch_gops"] = t["seconds"], t["layout"], t["gops"]
+                e["speedup"] = t["seconds"] / e["seconds"]
+                e["_extra"].update({"speedup_vs_torch": e["speedup"], "torch_median_s": t["seconds"],
+                                    "torch_gops": t["gops"], "torch_layout": t["layout"]})
+            ov = self._partner(e, "openvino")
+            if ov is not None:
+                e["openvino_seconds"] = ov["seconds"]
+                e["openvino_ratio"] = ov["seconds"] / e["seconds"]
+                e["_extra"].update({"openvino_median_s": ov["seconds"],
+                                    "openvino_over_engine": e["openvino_ratio"]})
 
     def rows(self) -> list[dict]:
-        """One row per engine benchmark (with its twin's numbers), plus torch rows that have no
+        """One row per engine benchmark (with its twins' numbers), plus torch rows that have no
         engine partner (e.g. when -k selected only torch)."""
         self.pair()
         out = []
         for e in self.entries:
             if e["impl"] == "engine":
                 out.append({k: v for k, v in e.items() if not k.startswith("_")})
-        paired = {(r["group"], r["case"], r["threads"]) for r in out}
+        paired = {(r["group"], r["case"], r["threads"], r.get("batch", 1)) for r in out}
         for e in self.entries:
-            if e["impl"] == "torch" and (e["group"], e["case"], e["threads"]) not in paired:
+            key = (e["group"], e["case"], e["threads"], e.get("batch", 1))
+            if e["impl"] == "torch" and key not in paired:
                 out.append({"group": e["group"], "case": e["case"], "label": e["label"],
-                            "threads": e["threads"], "impl": "torch", "isa": None, "layout": None,
-                            "seconds": None, "ops": e["ops"], "gops": None,
+                            "threads": e["threads"], "batch": e.get("batch", 1), "impl": "torch",
+                            "isa": None, "layout": None, "seconds": None, "ops": e["ops"], "gops": None,
                             "torch_seconds": e["seconds"], "torch_layout": e["layout"],
                             "torch_gops": e["gops"], "speedup": None})
-                paired.add((e["group"], e["case"], e["threads"]))
+                paired.add(key)
         order = {"layers": 0, "networks": 1}
         cases = list(LAYERS) + list(NETWORKS)
         isa_rank = {isa: i for i, isa in enumerate(["avx512", "neon", "avx2", "scalar"])}
         out.sort(key=lambda r: (order.get(r["group"], 9), r["threads"] != 1, r["threads"],
-                                isa_rank.get(r["isa"], -1) if r["isa"] else -1,
+                                isa_rank.get(r["isa"], -1) if r["isa"] else -1, r.get("batch", 1),
                                 cases.index(r["case"]) if r["case"] in cases else 99))
         return out
 
@@ -132,21 +178,27 @@ class Collector:
 
 # -- tables ----------------------------------------------------------------------------------
 
-HEADERS = ["bench", "threads", "isa", "engine ms", "engine GOPS", "torch ms", "torch layout",
-           "torch GOPS", "speedup"]
+HEADERS = ["bench", "threads", "batch", "isa", "engine ms", "engine img/s", "engine GOPS", "OpenVINO ms",
+           "OpenVINO / engine", "torch ms", "torch layout", "torch GOPS", "speedup vs torch"]
+_LEFT = {0, 3, 10}
 
 
 def _fmt(v, spec):
     return "" if v is None else format(v, spec)
 
 
+def _ms(seconds):
+    return _fmt(seconds and seconds * 1e3, ".3f")
+
+
 def table_cells(rows):
     cells = []
     for r in rows:
-        cells.append([r["label"], str(r["threads"]), r["isa"] or "",
-                      _fmt(r["seconds"] and r["seconds"] * 1e3, ".3f"), _fmt(r["gops"], ",.1f"),
-                      _fmt(r.get("torch_seconds") and r["torch_seconds"] * 1e3, ".3f"),
-                      r.get("torch_layout") or "", _fmt(r.get("torch_gops"), ",.1f"),
+        cells.append([r["label"], str(r["threads"]), str(r.get("batch", 1)), r["isa"] or "",
+                      _ms(r["seconds"]), _fmt(r.get("images_per_s"), ",.0f"), _fmt(r["gops"], ",.1f"),
+                      _ms(r.get("openvino_seconds")),
+                      _fmt(r.get("openvino_ratio"), ".2f") + ("x" if r.get("openvino_ratio") else ""),
+                      _ms(r.get("torch_seconds")), r.get("torch_layout") or "", _fmt(r.get("torch_gops"), ",.1f"),
                       _fmt(r.get("speedup"), ".2f") + ("x" if r.get("speedup") else "")])
     return cells
 
@@ -154,16 +206,15 @@ def table_cells(rows):
 def text_table(rows) -> str:
     cells = table_cells(rows)
     widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(HEADERS)]
-    left = {0, 2, 6}
 
     def line(c):
-        return "  ".join(x.ljust(w) if i in left else x.rjust(w) for i, (x, w) in enumerate(zip(c, widths)))
+        return "  ".join(x.ljust(w) if i in _LEFT else x.rjust(w) for i, (x, w) in enumerate(zip(c, widths)))
     return "\n".join([line(HEADERS), line(["-" * w for w in widths])] + [line(c) for c in cells])
 
 
 def markdown_table(rows) -> str:
     cells = table_cells(rows)
-    align = ["---" if i in (0, 2, 6) else "---:" for i in range(len(HEADERS))]
+    align = ["---" if i in _LEFT else "---:" for i in range(len(HEADERS))]
     lines = ["| " + " | ".join(HEADERS) + " |", "| " + " | ".join(align) + " |"]
     lines += ["| " + " | ".join(c) + " |" for c in cells]
     return "\n".join(lines)
@@ -172,17 +223,21 @@ def markdown_table(rows) -> str:
 def machine_line(m: dict) -> str:
     return (f"{m.get('cpu', '?')}, {m.get('physical_cores_used', '?')} cores used "
             f"({m.get('logical_cpus', '?')} logical CPUs), engine ISA {m.get('isa', '?')} "
-            f"(available: {', '.join(m.get('isas', []))}), torch {m.get('torch', '?')}")
+            f"(available: {', '.join(m.get('isas', []))}), torch {m.get('torch', '?')}, "
+            f"openvino {m.get('openvino', 'not installed')}; {describe(m.get('ceilings', {}))}"
+            + (f"; load average at the end {m['load_average']} (1, 5, 15 min)" if m.get("load_average") else ""))
 
 
 def results_markdown(data: dict) -> str:
     rows = data["rows"]
     parts = [f"# irnet-infer benchmark results ({data['created']})", "",
              f"Machine: {machine_line(data['machine'])}.", "",
-             "Medians; GOPS = 2 x MACs / time; speedup = torch median / engine median, both measured "
-             "in this run (torch: the faster of NCHW and channels_last for layers).", ""]
+             "Medians; GOPS = 2 x MACs / time; OpenVINO / engine and speedup vs torch = the other's "
+             "median / the engine's, all measured in this run (torch: the faster of NCHW and "
+             "channels_last for layers).", ""]
+    parts += [f"Note: {n}" for n in data.get("notes", [])] + ([""] if data.get("notes") else [])
     for group, title in (("layers", "Layers (3x3, stride 1, pad 1, batch 1)"),
-                         ("networks", "Networks (batch 1)")):
+                         ("networks", "Networks")):
         sel = [r for r in rows if r["group"] == group]
         if sel:
             parts += [f"## {title}", "", markdown_table(sel), ""]
@@ -194,7 +249,7 @@ def write_results(collector: Collector, directory: Path = RESULTS_DIR, machine: 
     directory.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now()
     data = {"created": now.isoformat(timespec="seconds"), "machine": machine or machine_info(),
-            "rows": collector.rows(), "entries": collector.raw()}
+            "rows": collector.rows(), "entries": collector.raw(), "notes": list(collector.notes)}
     stamp = now.strftime("%Y%m%d-%H%M%S")
     text = json.dumps(data, indent=2)
     md = results_markdown(data)

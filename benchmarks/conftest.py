@@ -3,10 +3,12 @@ one case; the session's Collector pairs them at the end, fills `speedup_vs_torch
 engine benchmark's extra_info (before pytest-benchmark saves its own JSON), prints one table and
 writes benchmarks/results/latest.{json,md} (+ a timestamped copy)."""
 import os
+import statistics
+import time
 
 import pytest
 
-from benchmarks._common import Collector, machine_info, machine_line, text_table, write_results
+from benchmarks._common import Collector, ceilings, machine_info, machine_line, text_table, write_results
 
 _COLLECTOR = Collector()
 
@@ -44,7 +46,38 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session")
 def collector():
+    ceilings()  # the CPU's peak loops run once, before the first measurement
     return _COLLECTOR
+
+
+def interleaved(benchmark, engine_call, args, others: dict):
+    """Times `engine_call(*args)` with pytest-benchmark and each of `others` (name -> callable
+    taking the same args) by the wall clock, one call of each per round, in rounds that
+    alternate the order, so every implementation sees the same phases of a shared machine.
+    Rounds: enough to fill IRNET_BENCH_MAX_TIME (at least IRNET_BENCH_MIN_ROUNDS), estimated
+    from warm-up calls. Returns (engine result, {name: median seconds})."""
+    opts = timing()
+    calls = {"engine": engine_call, **others}
+    round_s = 0.0
+    for call in calls.values():
+        for _ in range(opts["warmup_iterations"]):
+            call(*args)
+        t0 = time.perf_counter()
+        call(*args)
+        round_s += time.perf_counter() - t0
+    rounds = int(min(1000, max(opts["min_rounds"], opts["max_time"] / max(round_s, 1e-9))))
+    times = {name: [] for name in others}
+    order = list(others)
+
+    def setup():
+        order.reverse()
+        for name in order:
+            t0 = time.perf_counter()
+            others[name](*args)
+            times[name].append(time.perf_counter() - t0)
+        return args, {}
+    result = benchmark.pedantic(engine_call, setup=setup, rounds=rounds, iterations=1)
+    return result, {name: statistics.median(v) for name, v in times.items() if v}
 
 
 @pytest.fixture
@@ -69,6 +102,7 @@ def pytest_sessionfinish(session, exitstatus):
     if not _COLLECTOR.entries:
         return
     _COLLECTOR.pair()
+    ceilings(again=True)
     try:
         path = write_results(_COLLECTOR)
         session.config._irnet_results = path
@@ -80,8 +114,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if not _COLLECTOR.entries:
         return
     tr = terminalreporter
-    tr.section("irnet-infer vs PyTorch (medians, same run)")
+    tr.section("irnet-infer vs OpenVINO vs PyTorch (medians, same run)")
     tr.write_line(machine_line(machine_info()))
+    for note in _COLLECTOR.notes:
+        tr.write_line(f"note: {note}")
     tr.write_line(text_table(_COLLECTOR.rows()))
     path = getattr(config, "_irnet_results", None)
     if path is not None:

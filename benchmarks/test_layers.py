@@ -2,13 +2,18 @@
 (float input -> sign + pack -> binary conv -> float output, channels-last input taken without a
 transpose) against torch.nn.functional.conv2d in float32 on the same shapes, NCHW and
 channels_last (the faster one is the twin), at 1 thread and at all cores. A-D also get rows
-with the engine forced to each slower ISA (avx2, scalar) this CPU runs."""
+with the engine forced to each slower ISA (avx2, scalar) this CPU runs. The best-ISA rows run
+interleaved with the same layer in OpenVINO (FakeQuantize + u1 BinaryConvolution, checked to
+run as a u1 binary primitive and to give our output exactly), fed the same values as a
+contiguous NCHW array, its API's layout (an NHWC input declared through its preprocessing
+crashed the 2026.4 CPU plugin here)."""
 import numpy as np
 import pytest
 
 import irnet_infer
 from benchmarks._common import LAYERS, PER_ISA_LAYERS, layer_label, layer_ops
-from benchmarks.conftest import record, thread_counts, timing
+from benchmarks import openvino_twin
+from benchmarks.conftest import interleaved, record, thread_counts, timing
 
 pytestmark = pytest.mark.benchmark(**timing())
 
@@ -31,9 +36,8 @@ def _cases():
     return cases
 
 
-def bconv_layer(name, threads, isa, seed=0):
-    """(engine, channels-last float input) for layer `name`."""
-    from irnet_infer import _engine
+def layer_graph(name, seed=0):
+    """(graph, tensors, rng) of the one-op bconv2d graph of layer `name`."""
     from irnet_infer.format import pack_signs
     h, w, cin, cout = LAYERS[name]
     rng = np.random.default_rng(seed)
@@ -43,9 +47,29 @@ def bconv_layer(name, threads, isa, seed=0):
                       "attrs": {"in_channels": cin, "out_channels": cout, "kernel_size": [3, 3],
                                 "stride": [1, 1], "padding": [1, 1]},
                       "params": {"weight_bits": "w", "shift": "s"}}]}
-    engine = _engine.Engine(graph, {"w": pack_signs(weights), "s": np.zeros(cout, np.int8)}, threads, isa)
+    return graph, {"w": pack_signs(weights), "s": np.zeros(cout, np.int8)}, rng
+
+
+def bconv_layer(name, threads, isa, seed=0):
+    """(engine, channels-last float input) for layer `name`."""
+    from irnet_infer import _engine
+    h, w, cin, cout = LAYERS[name]
+    graph, tensors, rng = layer_graph(name, seed)
+    engine = _engine.Engine(graph, tensors, threads, isa)
     x = rng.standard_normal((1, h, w, cin)).astype(np.float32).transpose(0, 3, 1, 2)  # NHWC memory
     return engine, x
+
+
+def openvino_layer(name, threads, x, ours):
+    """OpenVINO's twin of layer `name` on contiguous NCHW `x`, checked: a u1 binary primitive,
+    and outputs equal to ours (integers times 1: exact)."""
+    graph, tensors, _ = layer_graph(name)
+    compiled = openvino_twin.compile_model(openvino_twin.build(graph, tensors, 1), threads)
+    prims = openvino_twin.binary_primitives(compiled)
+    assert len(prims) == 1 and openvino_twin.is_u1_binary(prims[0][2]), prims
+    run = openvino_twin.runner(compiled)
+    np.testing.assert_array_equal(run(x), ours)
+    return run
 
 
 @pytest.mark.parametrize("name,threads,impl,variant", _cases())
@@ -55,7 +79,18 @@ def test_layer(benchmark, collector, torch_threads, name, threads, impl, variant
     if impl == "engine":
         engine, x = bconv_layer(name, threads, variant)
         assert engine.isa == variant
-        out = benchmark(engine.run, x)
+        missing = openvino_twin.unavailable_reason()
+        if variant != BEST:
+            out = benchmark(engine.run, x)
+        elif missing:
+            collector.note(f"OpenVINO rows are missing: {missing}")
+            out = benchmark(engine.run, x)
+        else:
+            x_nchw = np.ascontiguousarray(x)
+            ov_run = openvino_layer(name, threads, x_nchw, engine.run(x))
+            out, medians = interleaved(benchmark, engine.run, (x,), {"openvino": lambda _: ov_run(x_nchw)})
+            collector.add(group="layers", case=name, label=layer_label(name), threads=threads, impl="openvino",
+                          isa=variant, layout="nchw", seconds=medians["openvino"], ops=layer_ops(name), extra_info={})
         assert out.shape == (1, LAYERS[name][3], LAYERS[name][0], LAYERS[name][1])
         record(benchmark, collector, group="layers", case=name, label=layer_label(name), threads=threads,
                impl="engine", isa=variant, layout="nchw view of nhwc", ops=layer_ops(name))

@@ -49,8 +49,11 @@ def test_bconv_matches_torch(isa, cin, k, stride, pad):
 # and a 32-channel layer (bit-row im2col path).
 @pytest.mark.parametrize("cin,cout,size", [(130, 96, 28), (200, 512, 7), (32, 64, 32)])
 @pytest.mark.parametrize("threads", [2, 3])
-def test_bconv_same_integers_for_every_thread_count_and_isa(threads, cin, cout, size):
-    x = np.random.default_rng(2).standard_normal((2, cin, size, size)).astype(np.float32)
+# Batch 1 splits each layer across the threads; batch 4 on 2 threads splits the batch (two
+# single-thread runs of 2 samples, Plan::run), on 3 threads each layer again.
+@pytest.mark.parametrize("batch", [1, 4])
+def test_bconv_same_integers_for_every_thread_count_and_isa(threads, batch, cin, cout, size):
+    x = np.random.default_rng(2).standard_normal((batch, cin, size, size)).astype(np.float32)
     base = bconv_engine(cin, cout, 3, 1, 1, size, size, "scalar", 1)[0].run(x)
     for isa in ISAS:
         np.testing.assert_array_equal(bconv_engine(cin, cout, 3, 1, 1, size, size, isa, threads)[0].run(x), base)

@@ -18,12 +18,12 @@ def fake_collector():
     c = Collector()
     extras = {}
 
-    def add(case, group, threads, impl, isa, layout, seconds):
+    def add(case, group, threads, impl, isa, layout, seconds, batch=1):
         extra = {}
-        extras[(case, threads, impl, isa, layout)] = extra
+        extras[(case, threads, impl, isa, layout, batch)] = extra
         c.add(group=group, case=case, label=f"{case} label", threads=threads, impl=impl, isa=isa,
               layout=layout, seconds=seconds, ops=layer_ops("A") if group == "layers" else 10**9,
-              extra_info=extra)
+              extra_info=extra, batch=batch)
     add("A", "layers", 1, "engine", "avx512", "nhwc", 0.001)  # before its twins: paired at the end
     add("A", "layers", 1, "torch", None, "nchw", 0.010)
     add("A", "layers", 1, "torch", None, "channels_last", 0.008)
@@ -31,6 +31,11 @@ def fake_collector():
     add("resnet20", "networks", 2, "torch", None, "nchw", 0.02)
     add("resnet20", "networks", 2, "engine", "avx512", "nchw", 0.002)
     add("B", "layers", 1, "torch", None, "nchw", 0.003)  # no engine partner
+    add("resnet20", "networks", 2, "openvino", "avx512", "nchw", 0.003)
+    add("A", "layers", 1, "openvino", "avx512", "nchw", 0.005)  # interleaved with the avx512 row only
+    add("resnet20", "networks", 2, "engine", "avx512", "nchw", 0.008, batch=8)
+    add("resnet20", "networks", 2, "openvino", None, "nchw", 0.016, batch=8)  # pairs with batch 8 only
+    c.note("OpenVINO rows are missing: test")
     return c, extras
 
 
@@ -39,10 +44,17 @@ def test_pairing_uses_the_faster_torch_layout_and_fills_extra_info():
     rows = c.rows()
     a = next(r for r in rows if r["case"] == "A" and r["isa"] == "avx512")
     assert a["torch_layout"] == "channels_last" and a["speedup"] == pytest.approx(8.0)
-    assert extras[("A", 1, "engine", "avx512", "nhwc")]["speedup_vs_torch"] == pytest.approx(8.0)
-    assert extras[("A", 1, "engine", "scalar", "nhwc")]["speedup_vs_torch"] == pytest.approx(2.0)
-    assert extras[("A", 1, "engine", "avx512", "nhwc")]["gops"] == pytest.approx(layer_ops("A") / 0.001 / 1e9)
+    assert extras[("A", 1, "engine", "avx512", "nhwc", 1)]["speedup_vs_torch"] == pytest.approx(8.0)
+    assert extras[("A", 1, "engine", "scalar", "nhwc", 1)]["speedup_vs_torch"] == pytest.approx(2.0)
+    assert extras[("A", 1, "engine", "avx512", "nhwc", 1)]["gops"] == pytest.approx(layer_ops("A") / 0.001 / 1e9)
+    r1 = next(r for r in rows if r["case"] == "resnet20" and r["batch"] == 1)
+    r8 = next(r for r in rows if r["case"] == "resnet20" and r["batch"] == 8)
+    assert r1["openvino_ratio"] == pytest.approx(1.5) and r1["speedup"] == pytest.approx(10.0)
+    assert r8["openvino_ratio"] == pytest.approx(2.0) and r8.get("speedup") is None  # no batch-8 torch row
+    assert r8["images_per_s"] == pytest.approx(1000.0)
     assert next(r for r in rows if r["case"] == "B")["speedup"] is None
+    assert a["openvino_ratio"] == pytest.approx(5.0)
+    assert next(r for r in rows if r["case"] == "A" and r["isa"] == "scalar").get("openvino_ratio") is None
     assert [r["group"] for r in rows][-1] == "networks"
     assert "8.00x" in text_table(rows)
 
@@ -53,11 +65,13 @@ def test_results_files_and_report(tmp_path, monkeypatch):
                "physical_cores_used": 2, "torch": "x"}
     write_results(c, tmp_path, machine)
     data = load_latest(tmp_path)
-    assert data["machine"]["cpu"] == "Test CPU" and len(data["rows"]) == 4
-    assert "| A label | 1 | avx512 |" in (tmp_path / "latest.md").read_text()
+    assert data["machine"]["cpu"] == "Test CPU" and len(data["rows"]) == 5
+    latest = (tmp_path / "latest.md").read_text()
+    assert "| A label | 1 | 1 | avx512 |" in latest and "OpenVINO rows are missing: test" in latest
     assert report.main(["--results", str(tmp_path)]) == 0
     text = (tmp_path / "REPORT.md").read_text()
     assert "Layers per ISA" in text and "Networks" in text and "Test CPU" in text
+    assert "OpenVINO / engine" in text and "OpenVINO rows are missing: test" in text
     real_import = builtins.__import__
 
     def no_matplotlib(name, *a, **k):

@@ -108,6 +108,19 @@ def test_threads_give_identical_outputs(converted):
         np.testing.assert_array_equal(o, outs[0])
 
 
+@pytest.mark.parametrize("batch,threads", [(2, 2), (9, 2), (5, 2), (8, 3), (13, 1), (27, 2)])
+def test_batch_equals_one_sample_at_a_time(converted, batch, threads):
+    # 2 and 9 on 2 threads split the batch across threads (9: slices of 4 and 5); 5 on 2 and 8
+    # on 3 (uneven and short) split each layer instead; 13 on 1 thread and slices of 13 and 14
+    # go through the network in passes of fewer samples (Plan::run_passes: 11 here).
+    # Every sample's output must equal its own batch-1 run.
+    _, path = converted("resnet18", (3, 64, 64))
+    x = np.random.default_rng(1).standard_normal((batch, 3, 64, 64)).astype(np.float32)
+    single = irnet_infer.Model(path, num_threads=1)
+    want = np.concatenate([single.predict(x[i:i + 1]) for i in range(batch)])
+    np.testing.assert_array_equal(irnet_infer.Model(path, num_threads=threads).predict(x), want)
+
+
 def test_channels_last_and_strided_inputs_match(converted):
     _, path = converted("resnet20", (3, 32, 32))
     engine = irnet_infer.Model(path)

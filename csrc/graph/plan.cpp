@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <exception>
 #include <set>
 
 namespace irnet {
@@ -249,10 +250,64 @@ void Plan::assign_buffers() {
   }
 }
 
+// A batch of at least as many samples as threads runs as that many single-thread runs over
+// contiguous slices of the batch, one per thread: no barrier between layers (a layer-parallel
+// run has two per conv, and on a busy or virtualized host a preempted thread stalls both at
+// each), and each thread's activations stay the size of a small batch, in its own caches. The
+// weights are shared and read-only. Only when the slices are even, or at least 4 samples each
+// (a slice one sample longer than another then costs at most 25%).
+static bool split_batch(int64_t batch, int threads) {
+  return threads > 1 && batch >= threads && (batch % threads == 0 || batch >= 4 * int64_t(threads));
+}
+
+// A single-thread run goes through the network a few samples at a time: as many as keep the
+// arena (every live activation) within a few MB, about what a core's share of the caches
+// holds. Measured at 1 thread, batch 8 (CPU time per image): ResNet-18 at 224x224 (4.6 MB a
+// sample) 21.8 ms layer by layer over the whole batch vs 18.7 ms one sample at a time;
+// ResNet-20 (0.14 MB) 0.58 vs 0.76 ms the other way round.
+static int64_t samples_per_pass(int64_t arena_floats_per_sample) {
+  constexpr int64_t kArenaBytes = int64_t(4) << 20;
+  return std::max<int64_t>(1, kArenaBytes / std::max<int64_t>(1, arena_floats_per_sample * int64_t(sizeof(float))));
+}
+
+void Plan::run_passes(const float* input, int64_t batch, bool input_nhwc, float* output) const {
+  const int64_t step = samples_per_pass(arena_per_sample_);
+  const int64_t in_floats = input_shape().numel(), out_floats = output_shape().numel();
+  for (int64_t n0 = 0; n0 < batch; n0 += step)
+    run_layers(input + n0 * in_floats, std::min(step, batch - n0), input_nhwc, output + n0 * out_floats,
+               nullptr, nullptr, 1);
+}
+
 void Plan::run(const float* input, int64_t batch, bool input_nhwc, float* output,
                std::map<std::string, std::vector<float>>* debug,
                std::vector<double>* step_seconds) const {
   check(batch >= 1, "batch must be >= 1");
+  // Debug and profiling runs stay layer-parallel: they report per-layer tensors and times.
+  if (debug || step_seconds || (num_threads_ > 1 && !split_batch(batch, num_threads_)))
+    return run_layers(input, batch, input_nhwc, output, debug, step_seconds, num_threads_);
+  if (num_threads_ == 1) return run_passes(input, batch, input_nhwc, output);
+  const int threads = num_threads_;
+  const int64_t in_floats = input_shape().numel(), out_floats = output_shape().numel();
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+  for (int t = 0; t < threads; ++t) {
+    const int64_t n0 = batch * t / threads, n1 = batch * (t + 1) / threads;
+    // The ops' orphaned `omp for` loops bind to the innermost region: this team of one, not
+    // the team above, whose threads each run their own samples.
+#pragma omp parallel num_threads(1)
+    try {
+      run_passes(input + n0 * in_floats, n1 - n0, input_nhwc, output + n0 * out_floats);
+    } catch (...) {
+      errors[size_t(t)] = std::current_exception();
+    }
+  }
+  for (const std::exception_ptr& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+void Plan::run_layers(const float* input, int64_t batch, bool input_nhwc, float* output,
+                      std::map<std::string, std::vector<float>>* debug,
+                      std::vector<double>* step_seconds, int threads) const {
   const int64_t per_sample = debug ? debug_per_sample_ : arena_per_sample_;
   const size_t arena_size = size_t(checked_mul(per_sample, batch, "batch buffers"));
   AlignedVector<float> arena;
@@ -287,7 +342,7 @@ void Plan::run(const float* input, int64_t batch, bool input_nhwc, float* output
   if (step_seconds) step_seconds->assign(steps_.size(), 0.0);
   for (size_t s = 0; s < steps_.size(); ++s) {
     const Step& step = steps_[s];
-    RunArgs args{{}, out_buffer(step.out), batch, kernels_, num_threads_};
+    RunArgs args{{}, out_buffer(step.out), batch, kernels_, threads};
     for (int t : step.in) args.in.push_back(in_buffer(t));
     const auto t0 = std::chrono::steady_clock::now();
     step.op->run(args);

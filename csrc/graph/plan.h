@@ -31,6 +31,9 @@ class Plan {
   // input: `batch` samples, NCHW float32 (or NHWC with input_nhwc). Writes the output to
   // `output` (batch x output numel floats) in the engine's layout: maps NHWC, vectors as they
   // are. With `debug`, every tensor the plan computes is also returned by name, in that layout.
+  // A batch of at least num_threads samples is split across the threads by samples (each
+  // slice a single-thread run, a few samples per pass through the network); otherwise each
+  // layer is split across them.
   void run(const float* input, int64_t batch, bool input_nhwc, float* output,
            std::map<std::string, std::vector<float>>* debug = nullptr,
            std::vector<double>* step_seconds = nullptr) const;
@@ -62,6 +65,10 @@ class Plan {
     int out = -1;
     std::vector<std::string> fused;
   };
+  void run_passes(const float* input, int64_t batch, bool input_nhwc, float* output) const;
+  void run_layers(const float* input, int64_t batch, bool input_nhwc, float* output,
+                  std::map<std::string, std::vector<float>>* debug, std::vector<double>* step_seconds,
+                  int threads) const;
   int only_consumer(int t) const;
   void fuse_ops();
   void fuse_through_max_pools();

@@ -30,7 +30,7 @@ inline void tile(const SgemmLhs& a, const float* panel, const SgemmOutput& o, si
       const __m256 b0 = _mm256_loadu_ps(b + t * NR);
       const __m256 b1 = _mm256_loadu_ps(b + t * NR + 8);
       for (size_t i = 0; i < MR; ++i) {
-        const __m256 ai = _mm256_broadcast_ss(x + i * lda + t);
+        const __m256 ai = _mm256_set1_ps(x[i * lda + t]);
         acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
         acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
       }

@@ -1,0 +1,138 @@
+// One-core peak loops, register-resident, many independent chains, so each reports the
+// throughput of its instructions and nothing else. Printed as JSON on one line:
+//   popcnt64_bit_macs:   acc += popcnt(a ^ w) on 64-bit words (scalar popcnt), bit-MACs/s
+//   avx2_lut_bit_macs:   XOR + nibble-LUT vpshufb popcount of 256-bit vectors, byte counts
+//                        added (no widening: the loop's own minimum), bit-MACs/s
+//   avx2_hs_bit_macs:    the AVX2 binary GEMM's own instruction mix (kernels/bgemm-avx2.cpp:
+//                        XOR of 7 words, carry-save adders, 3 nibble-LUT lookups per 7 words)
+//                        from registers, 4 independent chains; bit-MACs/s
+//   fma_f32_macs:        vfmadd231ps on 256-bit (AVX2) vectors, fp32 MACs/s
+// Built and run by the benchmark suite (benchmarks/ceilings.py) on x86-64 with AVX2.
+#include <immintrin.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Best of a few runs: the machine may be shared, and a peak is the fastest the core goes.
+template <class F>
+double best_rate(F body, double work_per_call) {
+  double best = 0;
+  for (int rep = 0; rep < 40; ++rep) {
+    const auto t0 = std::chrono::steady_clock::now();
+    body();
+    const double rate = work_per_call / seconds_since(t0);
+    if (rate > best) best = rate;
+  }
+  return best;
+}
+
+__attribute__((noinline, target("popcnt"))) uint64_t popcnt_loop(uint64_t iters, uint64_t seed) {
+  uint64_t a[8], acc[8] = {};
+  for (int i = 0; i < 8; ++i) a[i] = seed * (i + 3) + 0x9e3779b97f4a7c15ULL;
+  for (uint64_t n = 0; n < iters; ++n) {
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) {
+      acc[i] += uint64_t(__builtin_popcountll(a[i] ^ n));
+      asm volatile("" : "+r"(a[i]));
+    }
+  }
+  uint64_t s = 0;
+  for (int i = 0; i < 8; ++i) s += acc[i];
+  return s;
+}
+
+__attribute__((noinline, target("avx2"))) uint64_t lut_loop(uint64_t iters, uint64_t seed) {
+  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+                                       0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+  const __m256i low = _mm256_set1_epi8(0x0f);
+  __m256i a[4], acc[4];
+  for (int i = 0; i < 4; ++i) {
+    a[i] = _mm256_set1_epi64x(int64_t(seed * (i + 5)));
+    acc[i] = _mm256_setzero_si256();
+  }
+  __m256i w = _mm256_set1_epi64x(int64_t(seed ^ 0x5555));
+  for (uint64_t n = 0; n < iters; ++n) {
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {
+      const __m256i x = _mm256_xor_si256(a[i], w);
+      const __m256i lo = _mm256_shuffle_epi8(lut, _mm256_and_si256(x, low));
+      const __m256i hi = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(x, 4), low));
+      acc[i] = _mm256_add_epi8(acc[i], _mm256_add_epi8(lo, hi));
+      asm volatile("" : "+x"(a[i]));
+    }
+  }
+  __m256i s = _mm256_add_epi8(_mm256_add_epi8(acc[0], acc[1]), _mm256_add_epi8(acc[2], acc[3]));
+  return uint64_t(_mm256_extract_epi64(s, 0));
+}
+
+__attribute__((target("avx2"))) inline void csa(__m256i& sum, __m256i& carry, __m256i a, __m256i b, __m256i c) {
+  const __m256i u = _mm256_xor_si256(a, b);
+  sum = _mm256_xor_si256(u, c);
+  carry = _mm256_or_si256(_mm256_and_si256(a, b), _mm256_and_si256(u, c));
+}
+
+__attribute__((target("avx2"))) inline __m256i lookup(__m256i x, __m256i lut, __m256i low) {
+  return _mm256_add_epi8(_mm256_shuffle_epi8(lut, _mm256_and_si256(x, low)),
+                         _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(x, 4), low)));
+}
+
+__attribute__((noinline, target("avx2"))) uint64_t hs_loop(uint64_t iters, uint64_t seed) {
+  const __m256i lut1 = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+                                        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+  const __m256i lut2 = _mm256_add_epi8(lut1, lut1), lut4 = _mm256_add_epi8(lut2, lut2);
+  const __m256i low = _mm256_set1_epi8(0x0f);
+  __m256i w = _mm256_set1_epi64x(int64_t(seed)), acc[4];
+  for (int i = 0; i < 4; ++i) acc[i] = _mm256_setzero_si256();
+  for (uint64_t n = 0; n < iters; ++n) {
+    asm volatile("" : "+x"(w));
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {
+      __m256i x[7];
+#pragma GCC unroll 7
+      for (int t = 0; t < 7; ++t) x[t] = _mm256_xor_si256(w, _mm256_set1_epi64x(int64_t(i * 7 + t)));
+      __m256i ones, c1, c2, c3, twos, fours;
+      csa(ones, c1, x[0], x[1], x[2]);
+      csa(ones, c2, ones, x[3], x[4]);
+      csa(ones, c3, ones, x[5], x[6]);
+      csa(twos, fours, c1, c2, c3);
+      acc[i] = _mm256_add_epi8(acc[i], _mm256_add_epi8(_mm256_add_epi8(lookup(ones, lut1, low), lookup(twos, lut2, low)),
+                                                       lookup(fours, lut4, low)));
+    }
+  }
+  __m256i s = _mm256_add_epi8(_mm256_add_epi8(acc[0], acc[1]), _mm256_add_epi8(acc[2], acc[3]));
+  return uint64_t(_mm256_extract_epi64(s, 0));
+}
+
+__attribute__((noinline, target("avx2,fma"))) float fma_loop(uint64_t iters) {
+  __m256 acc[10];
+  const __m256 x = _mm256_set1_ps(0.999f), y = _mm256_set1_ps(1e-3f);
+  for (int i = 0; i < 10; ++i) acc[i] = _mm256_set1_ps(float(i));
+  for (uint64_t n = 0; n < iters; ++n)
+#pragma GCC unroll 10
+    for (int i = 0; i < 10; ++i) acc[i] = _mm256_fmadd_ps(acc[i], x, y);
+  __m256 s = acc[0];
+  for (int i = 1; i < 10; ++i) s = _mm256_add_ps(s, acc[i]);
+  return _mm256_cvtss_f32(s);
+}
+
+}  // namespace
+
+int main() {
+  const uint64_t iters = 2'000'000;
+  volatile uint64_t sink = 0;
+  volatile float fsink = 0;
+  const double popcnt = best_rate([&] { sink = sink + popcnt_loop(iters, sink + 1); }, double(iters) * 8 * 64);
+  const double lut = best_rate([&] { sink = sink + lut_loop(iters, sink + 1); }, double(iters) * 4 * 256);
+  const double hs = best_rate([&] { sink = sink + hs_loop(iters / 4, sink + 1); }, double(iters / 4) * 4 * 7 * 256);
+  const double fma = best_rate([&] { fsink = fsink + fma_loop(iters); }, double(iters) * 10 * 8);
+  std::printf("{\"popcnt64_bit_macs\": %.6g, \"avx2_lut_bit_macs\": %.6g, \"avx2_hs_bit_macs\": %.6g, "
+              "\"fma_f32_macs\": %.6g}\n", popcnt, lut, hs, fma);
+  return int(sink & 0) + int(fsink * 0);
+}
