@@ -58,7 +58,8 @@ def digits_images() -> tuple[np.ndarray, np.ndarray]:
     try:
         from sklearn.datasets import load_digits
     except ImportError:
-        raise ImportError("the digits dataset needs scikit-learn: pip install scikit-learn") from None
+        raise ImportError("the digits dataset needs scikit-learn: pip install 'irnet-infer[digits]' "
+                          "(or pip install scikit-learn)") from None
     digits = load_digits()
     images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
     return images, digits.target.astype(np.int64)

@@ -40,3 +40,13 @@ def test_convert_command_without_torch_says_what_to_install():
 def test_other_commands_still_refuse_unknown_arguments():
     r = _cli("info", "m.irb", "--bogus")
     assert r.returncode == 2 and "unrecognized arguments: --bogus" in r.stderr
+
+
+def test_digits_without_scikit_learn_names_its_extra():
+    code = ("import sys; sys.modules['sklearn'] = None; sys.modules['sklearn.datasets'] = None\n"
+            "from irnet_infer.datasets import digits_images\n"
+            "try:\n    digits_images()\nexcept ImportError as e:\n    print(e)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert "pip install 'irnet-infer[digits]'" in r.stdout, r.stdout + r.stderr
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(d.startswith("scikit-learn") for d in extras["digits"])
