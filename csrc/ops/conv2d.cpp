@@ -27,13 +27,16 @@ class Conv2d final : public ConvBase {
   Shape prepare(const std::vector<Shape>& in, const GraphDesc& g, const KernelConfig& k) override {
     take_input(in);
     k_ = checked_mul(win_.kh * win_.kw, cin_, "kernel");
-    // [(ky, kx, c)][o], the order of a pixel's taps in the NHWC input.
-    std::vector<float> weights(size_t(k_ * cout_));
-    std::vector<float> mul(size_t(cout_), 1.0f);
+    // [(ky, kx, c)][o], the order of a pixel's taps in the NHWC input. Sized only after the
+    // file's tensor has been checked against the declared shape: a few bytes of graph must
+    // not buy a large allocation before the refusal.
+    std::vector<float> weights, mul;
     if (desc_.type == "bwconv2d") {
       expand_sign_bits(g, weights, mul);
     } else {
       const HostTensor& w = g.param(desc_, "weight", DType::F32, {cout_, cin_, win_.kh, win_.kw});
+      weights.resize(size_t(k_ * cout_));
+      mul.assign(size_t(cout_), 1.0f);
       const float* src = w.data<float>();
       for (int64_t o = 0; o < cout_; ++o)
         for (int64_t c = 0; c < cin_; ++c)
@@ -95,6 +98,8 @@ class Conv2d final : public ConvBase {
     const uint64_t* w = g.param(desc_, "weight_bits", DType::U64, {cout_, win_.kh, win_.kw, words}).data<uint64_t>();
     const int8_t* sh = g.param(desc_, "shift", DType::I8, {cout_}).data<int8_t>();
     const uint64_t tail = cin_ % 64 ? ~uint64_t(0) << (cin_ % 64) : 0;
+    weights.resize(size_t(k_ * cout_));
+    mul.assign(size_t(cout_), 1.0f);
     for (int64_t o = 0; o < cout_; ++o) {
       check(sh[o] >= -100 && sh[o] <= 100, desc_.where(), ": shift ", int(sh[o]), " is out of range -100..100");
       mul[size_t(o)] = std::ldexp(1.0f, sh[o]);
