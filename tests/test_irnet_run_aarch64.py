@@ -51,12 +51,14 @@ def test_whole_network_under_qemu_matches_x86(arch, tmp_path):
     scale = np.abs(want).max()
     assert np.abs(got - want).max() <= 1e-5 * scale, (np.abs(got - want).max(), scale)
 
-    debug = model.run_debug(x)
-    binary = [s["output"] for s in model.steps() if s["type"] == "bconv2d"]
+    debug = model.run_debug(x)  # by op name; irnet-run's --dump files are by tensor name
+    op_of = model.tensor_op_names()
+    binary = [op_of.get(s["output"], s["output"]) for s in model.steps() if s["type"] == "bconv2d"]
     assert binary
     identical = 0
+    tensor_of = {op: t for t, op in op_of.items()}
     for name, ref in debug.items():
-        mine = np.load(dump / f"{safe_name(name)}.npy")
+        mine = np.load(dump / f"{safe_name(tensor_of[name])}.npy")
         assert mine.shape == ref.shape, name
         if name in binary:
             np.testing.assert_array_equal(mine, ref, err_msg=f"binary conv {name}")
