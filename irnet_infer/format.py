@@ -12,6 +12,7 @@ import json
 import math
 import os
 import struct
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,6 +159,15 @@ def _finite_float(text: str) -> float:
     return v
 
 
+def _float_range_int(text: str) -> int:
+    v = int(text)  # over 4,300 digits: Python's own ValueError
+    # Beyond the double range an integer is a number most JSON readers cannot hold (irnet-run's
+    # overflows): refused here too, so that both readers give the same verdict.
+    if abs(v) > sys.float_info.max:
+        raise ValueError(f"integer {text:.40}... is out of float range")
+    return v
+
+
 def _no_constant(text: str):
     raise ValueError(f"{text} is not a JSON number")
 
@@ -169,7 +179,7 @@ def _strict_json(text: bytes | str, what: str) -> Any:
     an IrbFormatError."""
     try:
         return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_float=_finite_float,
-                          parse_constant=_no_constant)
+                          parse_int=_float_range_int, parse_constant=_no_constant)
     except RecursionError:
         raise IrbFormatError(f"{what} JSON is nested too deeply") from None
     except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, int digit limit, the hooks
