@@ -74,11 +74,15 @@ def test_eight_threads_share_one_model(big_path, num_threads):
     # Different batch sizes per thread, so concurrent runs use differently sized arenas.
     inputs = [rng.standard_normal((1 + i % 2, 256, 28, 28)).astype(np.float32) for i in range(8)]
     want = [model.predict(x) for x in inputs]
-    rounds = 3
+    rounds = 6  # each worker must reach a few 10 ms clock ticks even on a fast AVX-512 core
     got: list[list] = [[] for _ in inputs]
     errors = []
     python_tids = {threading.get_native_id()}
     start = threading.Barrier(len(inputs))
+    # Callers wait here after their work until the CPU times are read: libgomp ends a caller's
+    # team when the caller exits, taking the workers' /proc entries with it.
+    done = threading.Barrier(len(inputs) + 1)
+    release = threading.Event()
     before = thread_cpu_ticks()
 
     def work(i):
@@ -89,15 +93,17 @@ def test_eight_threads_share_one_model(big_path, num_threads):
                 got[i].append(model.predict(inputs[i]))
         except Exception as e:  # pragma: no cover - reported below
             errors.append(e)
+        done.wait()
+        release.wait()
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
     for t in threads:
         t.start()
-    after = {}
+    done.wait()
+    after = thread_cpu_ticks()
+    release.set()
     for t in threads:
         t.join()
-        after.update(thread_cpu_ticks())  # OpenMP workers of a finished caller may go away
-    after.update(thread_cpu_ticks())
     assert not errors
     for i in range(len(inputs)):
         assert len(got[i]) == rounds
