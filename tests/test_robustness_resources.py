@@ -2,8 +2,8 @@
 many calls and many loads (figures printed with -s)."""
 from __future__ import annotations
 
-import gc
 import os
+import subprocess
 import sys
 import threading
 
@@ -23,11 +23,6 @@ def path(tmp_path_factory):
 
 sanitized = pytest.mark.skipif(os.environ.get("IRNET_SANITIZED") == "1",
                                reason="ASan's quarantine keeps freed memory resident")
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 @pytest.fixture(scope="module")
@@ -120,38 +115,59 @@ def test_eight_threads_share_one_model(big_path, num_threads):
         assert len(busy) >= 1
 
 
+# The RSS tests measure in a fresh interpreter: in the pytest process, heap fragmentation left by
+# hundreds of earlier tests and other libraries' background threads move RSS by a megabyte or so.
+RSS_GROWTH = """
+import gc, sys
+import numpy as np
+import irnet_infer
+
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+
+path, job = sys.argv[1], sys.argv[2]
+x = np.random.default_rng(0).standard_normal((1, 3, 8, 8)).astype(np.float32)
+if job == "predicts":
+    model = irnet_infer.Model(path, num_threads=1)
+    def step():
+        model.predict(x)
+    warm, n = 500, 10_000  # warm-up: arena pool, thread scratch, numpy caches
+else:
+    def step():
+        m = irnet_infer.Model(path, num_threads=1)
+        m.predict(x)
+        del m
+    warm, n = 100, 1000
+for _ in range(warm):
+    step()
+gc.collect()
+before = rss()
+for _ in range(n):
+    step()
+gc.collect()
+print(rss() - before, before)
+"""
+
+
+def rss_growth(path: str, job: str) -> tuple[int, int]:
+    done = subprocess.run([sys.executable, "-c", RSS_GROWTH, path, job], capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    growth, before = map(int, done.stdout.split())
+    return growth, before
+
+
 @sanitized
 def test_rss_flat_over_10000_predicts(path):
-    model = irnet_infer.Model(path, num_threads=1)
-    x = np.random.default_rng(0).standard_normal((1, 3, 8, 8)).astype(np.float32)
-    for _ in range(500):  # warm-up: arena pool, thread scratch, numpy caches
-        model.predict(x)
-    gc.collect()
-    before = rss_bytes()
-    for _ in range(10_000):
-        model.predict(x)
-    gc.collect()
-    growth = rss_bytes() - before
+    growth, before = rss_growth(path, "predicts")
     print(f"\nRSS growth over 10,000 predict calls: {growth / 1024:.0f} KiB (RSS {before / 2**20:.1f} MiB)")
     assert growth < 1 << 20
 
 
 @sanitized
 def test_rss_flat_over_1000_loads(path):
-    x = np.random.default_rng(0).standard_normal((1, 3, 8, 8)).astype(np.float32)
-
-    def load_run_drop(n):
-        for _ in range(n):
-            m = irnet_infer.Model(path, num_threads=1)
-            m.predict(x)
-            del m
-
-    load_run_drop(100)  # warm-up
-    gc.collect()
-    before = rss_bytes()
-    load_run_drop(1000)
-    gc.collect()
-    growth = rss_bytes() - before
+    growth, _ = rss_growth(path, "loads")
     print(f"\nRSS growth over 1,000 load/predict/unload cycles: {growth / 1024:.0f} KiB "
           f"(file {os.path.getsize(path) / 1024:.0f} KiB)")
     # A leak of the file's tensors or the plan per load would be >= 1,000 x ~20 KiB.
