@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "aligned.h"
-#include "graph/desc.h"
+#include "model/desc.h"
 #include "kernels/config.h"
 #include "ops/op.h"
 

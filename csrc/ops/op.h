@@ -4,7 +4,7 @@
 #include <memory>
 #include <vector>
 
-#include "graph/desc.h"
+#include "model/desc.h"
 #include "kernels/config.h"
 #include "ops/shape.h"
 

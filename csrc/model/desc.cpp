@@ -1,4 +1,4 @@
-#include "graph/desc.h"
+#include "model/desc.h"
 
 #include <cmath>
 

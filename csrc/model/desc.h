@@ -1,5 +1,7 @@
 // Plain description of a model as the file states it: ops, attributes, parameter tensors.
-// The bindings fill it from Python objects; nothing here is trusted until the plan checks it.
+// The layer between the kernels and the ops (it includes only base headers): the bindings fill
+// it from Python objects, irnet-run from the file; nothing here is trusted until the ops and
+// the plan check it.
 #pragma once
 #include <cstdint>
 #include <map>
