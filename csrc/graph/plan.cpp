@@ -96,7 +96,7 @@ void Plan::fuse_through_max_pools() {
   for (size_t i = 0; i < steps_.size(); ++i) {
     const int t = steps_[i].out;
     int q = only_consumer(t);
-    if (q < 0 || steps_[size_t(q)].op->desc().type != "max_pool2d") continue;
+    if (q < 0 || !steps_[size_t(q)].op->commutes_with_increasing_maps()) continue;
     bool fused = false;
     for (;;) {
       const int pooled = steps_[size_t(q)].out;
@@ -124,14 +124,16 @@ void Plan::fuse_through_max_pools() {
   }
 }
 
-// Binary conv -> [max_pool] -> binary conv with nothing else reading the floats between: the
-// first conv writes sign bits, the pool (max of values = AND of their "negative" bits) works
-// on bits, and the second conv skips its bit-pack. Exact by construction: the bits are what
-// the second conv would have computed from the floats.
+// An op that can write sign bits (binary conv) -> ops that map bits to bits (max pool: the
+// max of values is negative only if every value is, so its bit is the AND of theirs) -> an op
+// that can read bits (binary conv), with nothing else reading the floats between: the first
+// writes sign bits, the ones between work on bits, and the last skips its bit-pack. Exact by
+// construction: the bits are what the last op would have computed from the floats.
 void Plan::pass_bits() {
   for (size_t i = 0; i < steps_.size(); ++i) {
-    if (steps_[i].op->desc().type != "bconv2d") continue;
-    std::vector<int> chain{int(i)};  // producer, [pool], consumer
+    const Op::SignBits producer = steps_[i].op->sign_bits();
+    if (!producer.write || producer.together) continue;
+    std::vector<int> chain{int(i)};  // producer, bits-to-bits ops (pools), consumer
     int t = steps_[i].out;
     for (;;) {
       const int j = only_consumer(t);
@@ -139,18 +141,17 @@ void Plan::pass_bits() {
       const Step& next = steps_[size_t(j)];
       if (next.in[0] != t) break;  // e.g. the residual operand of a binary conv
       chain.push_back(j);
-      if (next.op->desc().type == "max_pool2d" && chain.size() == 2) {
-        t = next.out;
-        continue;
-      }
-      break;
+      const Op::SignBits can = next.op->sign_bits();
+      if (!(can.read && can.write && can.together)) break;  // the consumer, checked below
+      t = next.out;
     }
-    if (chain.size() < 2 || steps_[size_t(chain.back())].op->desc().type != "bconv2d") continue;
+    if (chain.size() < 2) continue;
+    const Op::SignBits consumer = steps_[size_t(chain.back())].op->sign_bits();
+    if (!consumer.read || consumer.together) continue;
     // The bits (ceil(C/64) words a pixel) are stored where the floats would be: C >= 2.
     const int64_t channels = tensors_[size_t(steps_[i].out)].shape.c;
     if (2 * int64_t(words_for(size_t(channels))) > channels) continue;
-    // Binary convs and max pools always agree (the chain has no other op types).
-    steps_[i].op->output_as_bits();
+    check(steps_[i].op->output_as_bits(), steps_[i].op->desc().where(), ": cannot pass sign bits");
     for (size_t c = 1; c < chain.size(); ++c) {
       Op& op = *steps_[size_t(chain[c])].op;
       check(op.input_as_bits() && (c + 1 == chain.size() || op.output_as_bits()), op.desc().where(),
@@ -183,7 +184,7 @@ void Plan::fuse_ops() {
       bool fused = false;
       if (next.op->as_affine(&scale, &shift)) {
         fused = producer.op->fold_affine(scale, shift);
-      } else if (next.op->desc().type == "add" && next.in.size() == 2) {
+      } else if (next.op->is_sum() && next.in.size() == 2) {
         const int other = next.in[0] == t ? next.in[1] : next.in[0];
         if (other == t) break;
         if (!written_before(other, i)) {

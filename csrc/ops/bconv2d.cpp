@@ -103,6 +103,7 @@ class BConv2d final : public ConvBase {
   int64_t binary_macs() const override { return out_.numel() * taps_ * cin_; }
 
   // Set by the plan (see Plan::pass_bits).
+  SignBits sign_bits() const override { return {true, true, false}; }
   bool input_as_bits() override { return bits_in_ = true; }
   bool output_as_bits() override { return bits_out_ = true; }
 

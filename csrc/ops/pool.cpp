@@ -25,8 +25,10 @@ class Pool2d final : public Op {
   }
   // Max pooling of sign bits (Plan::pass_bits): the max of a window is negative only if every
   // value is, so its "negative" bit is the AND of theirs. Set in pairs by the plan.
+  SignBits sign_bits() const override { return {max_, max_, max_}; }
   bool input_as_bits() override { return bits_ = max_; }
   bool output_as_bits() override { return bits_ = max_; }
+  bool commutes_with_increasing_maps() const override { return max_; }
 
   void run(const RunArgs& a) const override {
     if (bits_) return run_bits(a);
