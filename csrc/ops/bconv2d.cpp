@@ -20,7 +20,7 @@
 //    channels needs 3 words per pixel instead of 9. Their input rows are bit rows too (pixel x
 //    at bit x * Cin), so the kw taps of a kernel row are one run of bits, copied in one go.
 //    Weights are laid out the same way.
-//  - Between two binary convs (Plan::pass_bits) the input may arrive as sign bits, which skip
+//  - Between two binary convs (pass_sign_bits) the input may arrive as sign bits, which skip
 //    the bit-pack, and the output may leave as sign bits: the epilogue's floats for a block go
 //    to per-thread scratch and are bit-packed at once, so the bits are exactly the ones the
 //    next conv would have made from them.
@@ -102,7 +102,7 @@ class BConv2d final : public ConvBase {
 
   int64_t binary_macs() const override { return out_.numel() * taps_ * cin_; }
 
-  // Set by the plan (see Plan::pass_bits).
+  // Set by the plan (see graph/pass_sign_bits.cpp).
   SignBits sign_bits() const override { return {true, true, false}; }
   bool input_as_bits() override { return bits_in_ = true; }
   bool output_as_bits() override { return bits_out_ = true; }
@@ -253,7 +253,7 @@ class BConv2d final : public ConvBase {
 
   int64_t words_ = 0, taps_ = 0, k_words_ = 0;
   bool in_place_ = false;  // Cin >= 64: taps read from the packed input (else copied by im2col)
-  bool bits_in_ = false, bits_out_ = false;  // sign bits instead of floats (Plan::pass_bits)
+  bool bits_in_ = false, bits_out_ = false;  // sign bits instead of floats (pass_sign_bits)
   int64_t padded_h_ = 0, padded_w_ = 0;  // the zero-bordered packed input map
   int64_t row_words_ = 0;                // words per row of it
   std::vector<uint32_t> k_offsets_;  // the GEMM's left operand (BgemmLhs), with per-task row offsets

@@ -23,7 +23,7 @@ class Pool2d final : public Op {
     out_ = win_.output(desc_, in_, in_.c);
     return out_;
   }
-  // Max pooling of sign bits (Plan::pass_bits): the max of a window is negative only if every
+  // Max pooling of sign bits (pass_sign_bits): the max of a window is negative only if every
   // value is, so its "negative" bit is the AND of theirs. Set in pairs by the plan.
   SignBits sign_bits() const override { return {max_, max_, max_}; }
   bool input_as_bits() override { return bits_ = max_; }
