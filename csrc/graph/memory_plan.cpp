@@ -6,6 +6,17 @@
 
 namespace irnet {
 
+namespace {
+
+// Bytes per sample of a tensor in the type it is stored as.
+int64_t bytes_per_sample(const PlanTensor& t) {
+  if (t.sign_bits)
+    return t.shape.h * t.shape.w * int64_t(words_for(size_t(t.shape.c)) * sizeof(uint64_t));
+  return t.shape.numel() * int64_t(sizeof(float));
+}
+
+}  // namespace
+
 MemoryPlan plan_memory(const StepGraph& graph) {
   const std::vector<Step>& steps = graph.steps;
   const size_t n_tensors = graph.tensors.size();
@@ -30,7 +41,7 @@ MemoryPlan plan_memory(const StepGraph& graph) {
   for (size_t t = 0; t < n_tensors; ++t) {
     if (first[t] == -2) continue;  // folded away: never written
     // Whole cache lines, so every tensor of every sample starts on one (the arena is aligned).
-    const int64_t size = round_to_cache_lines<float>(graph.tensors[t].shape.numel());
+    const int64_t size = round_to_cache_lines<unsigned char>(bytes_per_sample(graph.tensors[t]));
     // First fit: the lowest offset that overlaps no tensor alive at the same time.
     std::vector<Placed> live;
     for (const Placed& p : placed)
@@ -42,10 +53,10 @@ MemoryPlan plan_memory(const StepGraph& graph) {
       offset = std::max(offset, p.end);
     }
     plan.offset[t] = offset;
-    plan.debug_offset[t] = plan.debug_per_sample;
-    plan.debug_per_sample += size;
+    plan.debug_offset[t] = plan.debug_bytes_per_sample;
+    plan.debug_bytes_per_sample += size;
     placed.push_back({offset, offset + size, first[t], last[t]});
-    plan.arena_per_sample = std::max(plan.arena_per_sample, offset + size);
+    plan.arena_bytes_per_sample = std::max(plan.arena_bytes_per_sample, offset + size);
   }
   return plan;
 }

@@ -9,11 +9,11 @@
 namespace irnet {
 
 struct MemoryPlan {
-  // Per tensor, in floats per sample (a batch of n puts the tensor at offset * n); -1 for a
+  // Per tensor, in bytes per sample (a batch of n puts the tensor at offset * n); -1 for a
   // tensor no step writes (folded away).
   std::vector<int64_t> offset;
   std::vector<int64_t> debug_offset;  // when every tensor is kept (debug runs)
-  int64_t arena_per_sample = 0, debug_per_sample = 0;
+  int64_t arena_bytes_per_sample = 0, debug_bytes_per_sample = 0;
   bool written(int t) const { return offset[size_t(t)] >= 0; }
 };
 

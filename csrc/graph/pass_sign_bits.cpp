@@ -27,16 +27,16 @@ void pass_sign_bits(StepGraph& graph) {
     if (chain.size() < 2) continue;
     const Op::SignBits consumer = steps[size_t(chain.back())].op->sign_bits();
     if (!consumer.read || consumer.together) continue;
-    // The bits (ceil(C/64) words a pixel) are stored where the floats would be: C >= 2.
-    const int64_t channels = graph.tensors[size_t(steps[i].out)].shape.c;
-    if (2 * int64_t(words_for(size_t(channels))) > channels) continue;
     check(steps[i].op->output_as_bits(), steps[i].op->desc().where(), ": cannot pass sign bits");
     for (size_t c = 1; c < chain.size(); ++c) {
       Op& op = *steps[size_t(chain[c])].op;
       check(op.input_as_bits() && (c + 1 == chain.size() || op.output_as_bits()), op.desc().where(),
             ": cannot pass sign bits");
     }
-    for (size_t c = 0; c + 1 < chain.size(); ++c) graph.tensors[size_t(steps[size_t(chain[c])].out)].internal = true;
+    for (size_t c = 0; c + 1 < chain.size(); ++c) {
+      PlanTensor& bits = graph.tensors[size_t(steps[size_t(chain[c])].out)];
+      bits.sign_bits = bits.internal = true;
+    }
   }
 }
 

@@ -43,13 +43,13 @@ static bool split_batch(int64_t batch, int threads) {
 // holds. Measured at 1 thread, batch 8 (CPU time per image): ResNet-18 at 224x224 (4.6 MB a
 // sample) 21.8 ms layer by layer over the whole batch vs 18.7 ms one sample at a time;
 // ResNet-20 (0.14 MB) 0.58 vs 0.76 ms the other way round.
-static int64_t samples_per_pass(int64_t arena_floats_per_sample) {
+static int64_t samples_per_pass(int64_t arena_bytes_per_sample) {
   constexpr int64_t kArenaBytes = int64_t(4) << 20;
-  return std::max<int64_t>(1, kArenaBytes / std::max<int64_t>(1, arena_floats_per_sample * int64_t(sizeof(float))));
+  return std::max<int64_t>(1, kArenaBytes / std::max<int64_t>(1, arena_bytes_per_sample));
 }
 
 void Plan::run_passes(const float* input, int64_t batch, bool input_nhwc, float* output) const {
-  const int64_t step = samples_per_pass(memory_.arena_per_sample);
+  const int64_t step = samples_per_pass(memory_.arena_bytes_per_sample);
   const int64_t in_floats = input_shape().numel(), out_floats = output_shape().numel();
   for (int64_t n0 = 0; n0 < batch; n0 += step)
     run_layers(input + n0 * in_floats, std::min(step, batch - n0), input_nhwc, output + n0 * out_floats,
@@ -86,9 +86,9 @@ void Plan::run(const float* input, int64_t batch, bool input_nhwc, float* output
 void Plan::run_layers(const float* input, int64_t batch, bool input_nhwc, float* output,
                       std::map<std::string, std::vector<float>>* debug,
                       std::vector<double>* step_seconds, int threads) const {
-  const int64_t per_sample = debug ? memory_.debug_per_sample : memory_.arena_per_sample;
+  const int64_t per_sample = debug ? memory_.debug_bytes_per_sample : memory_.arena_bytes_per_sample;
   const size_t arena_size = size_t(checked_mul(per_sample, batch, "batch buffers"));
-  AlignedVector<float> arena;
+  AlignedVector<std::byte> arena;
   {
     std::lock_guard<std::mutex> lock(pool_mutex_);
     if (!pool_.empty()) {
@@ -99,17 +99,26 @@ void Plan::run_layers(const float* input, int64_t batch, bool input_nhwc, float*
   if (arena.size() < arena_size) arena.resize(arena_size);
   struct GiveBack {
     const Plan* plan;
-    AlignedVector<float>* arena;
+    AlignedVector<std::byte>* arena;
     ~GiveBack() {
       std::lock_guard<std::mutex> lock(plan->pool_mutex_);
       if (plan->pool_.size() < 8) plan->pool_.push_back(std::move(*arena));
     }
   } give_back{this, &arena};
+  // The arena is raw bytes; each tensor's buffer is read and written as one type only, float
+  // or, for a tensor of sign bits, uint64_t, from the step that writes it to the last that
+  // reads it. A region that a later tensor of the other type reuses is written by that
+  // tensor's step before anything reads it as that type. So no memory is ever read as a type
+  // other than the one it was written as: what strict aliasing requires (a float* cast to
+  // uint64_t* would not be; ops get the pointer of their buffer's type in RunArgs).
+  auto bytes = [&](int t) -> std::byte* {
+    return arena.data() + (debug ? memory_.debug_offset : memory_.offset)[size_t(t)] * batch;
+  };
+  auto bits = [&](int t) -> uint64_t* { return reinterpret_cast<uint64_t*>(bytes(t)); };
   // The output is written straight into the caller's buffer and a channels-last input is read
   // where it is: neither is copied.
   auto out_buffer = [&](int t) -> float* {
-    return t == graph_.output ? output
-                              : arena.data() + (debug ? memory_.debug_offset : memory_.offset)[size_t(t)] * batch;
+    return t == graph_.output ? output : reinterpret_cast<float*>(bytes(t));
   };
   auto in_buffer = [&](int t) -> const float* {
     return t == 0 && input_nhwc ? input : out_buffer(t);
@@ -120,8 +129,16 @@ void Plan::run_layers(const float* input, int64_t batch, bool input_nhwc, float*
   if (step_seconds) step_seconds->assign(graph_.steps.size(), 0.0);
   for (size_t s = 0; s < graph_.steps.size(); ++s) {
     const Step& step = graph_.steps[s];
-    RunArgs args{{}, out_buffer(step.out), batch, kernels_, threads};
-    for (int t : step.in) args.in.push_back(in_buffer(t));
+    RunArgs args{{}, nullptr, batch, kernels_, threads};
+    if (graph_.tensors[size_t(step.out)].sign_bits)
+      args.out_bits = bits(step.out);
+    else
+      args.out = out_buffer(step.out);
+    for (int t : step.in) {
+      const bool sign_bits = graph_.tensors[size_t(t)].sign_bits;
+      args.in.push_back(sign_bits ? nullptr : in_buffer(t));
+      if (sign_bits) args.in_bits = bits(t);  // only ever the first input (pass_sign_bits)
+    }
     const auto t0 = std::chrono::steady_clock::now();
     step.op->run(args);
     if (step_seconds)

@@ -3,6 +3,7 @@
 // then run many times. run() is const and takes its arena from a pool (or allocates one), so
 // concurrent calls are safe.
 #pragma once
+#include <cstddef>
 #include <map>
 #include <mutex>
 #include <string>
@@ -46,8 +47,11 @@ class Plan {
   std::map<std::string, Shape> tensor_shapes() const;
   const KernelConfig& kernels() const { return *kernels_; }
   int num_threads() const { return num_threads_; }
-  // Floats per sample of the arena that run() allocates (liveness-shared buffers).
-  int64_t arena_floats_per_sample() const { return memory_.arena_per_sample; }
+  // Size per sample of the arena that run() allocates (liveness-shared buffers), in floats
+  // (bytes / 4: a whole number, the arena being whole cache lines).
+  int64_t arena_floats_per_sample() const {
+    return memory_.arena_bytes_per_sample / int64_t(sizeof(float));
+  }
 
  private:
   void run_passes(const float* input, int64_t batch, bool input_nhwc, float* output) const;
@@ -61,7 +65,7 @@ class Plan {
   MemoryPlan memory_;
   // Arenas of finished runs, reused so steady-state runs neither allocate nor page-fault.
   mutable std::mutex pool_mutex_;
-  mutable std::vector<AlignedVector<float>> pool_;
+  mutable std::vector<AlignedVector<std::byte>> pool_;
 };
 
 }  // namespace irnet

@@ -15,6 +15,8 @@ namespace irnet {
 struct PlanTensor {
   std::string name;
   Shape shape;
+  // Holds sign bits (per pixel, ceil(C/64) uint64_t words: pass_sign_bits), not floats.
+  bool sign_bits = false;
   // Holds what the graph's tensor of that name does not (sign bits, or a conv output with
   // ops moved ahead of a pool): left out of debug runs.
   bool internal = false;

@@ -125,7 +125,7 @@ class BConv2d final : public ConvBase {
     };
     parallel_region(threads, reserve, [&] {
 #pragma omp for schedule(static)
-      for (int64_t r = 0; r < a.batch * padded_h_; ++r) pack_row(k, a.in[0], r, packed + r * row_words_);
+      for (int64_t r = 0; r < a.batch * padded_h_; ++r) pack_row(k, a.in[0], a.in_bits, r, packed + r * row_words_);
 #pragma omp for schedule(static)
       for (int64_t task = 0; task < tasks.count; ++task) {
         const auto [n, p0, rows, j0, j1] = tasks[task];
@@ -159,7 +159,7 @@ class BConv2d final : public ConvBase {
         k.bgemm.run(size_t(rows), size_t(j1 - j0), lhs, packed_.data() + j0 * k_words_, o);
         if (bits_out_) {
           const int64_t words_out = int64_t(words_for(size_t(cout_)));
-          uint64_t* bits = reinterpret_cast<uint64_t*>(a.out) + out_row * words_out + j0 / 64;
+          uint64_t* bits = a.out_bits + out_row * words_out + j0 / 64;
           for (int64_t r = 0; r < rows; ++r)
             k.bitpack(y + r * cout_ + j0, 1, size_t(j1 - j0), bits + r * words_out);
         }
@@ -189,15 +189,17 @@ class BConv2d final : public ConvBase {
     for (int64_t w = 0; w < k_words_; ++w) k_offsets_.push_back(uint32_t(w));
   }
 
-  // Row r of the zero-bordered packed batch (sample r / padded_h_), row_words_ words at dst.
-  void pack_row(const KernelConfig& k, const float* in, int64_t r, uint64_t* dst) const {
+  // Row r of the zero-bordered packed batch (sample r / padded_h_), row_words_ words at dst,
+  // from the floats at `in` or, when bits_in_, the sign bits at `in_bits`.
+  void pack_row(const KernelConfig& k, const float* in, const uint64_t* in_bits, int64_t r,
+                uint64_t* dst) const {
     const int64_t n = r / padded_h_, y = r % padded_h_ - win_.ph;
     std::memset(dst, 0, sizeof(uint64_t) * size_t(row_words_));
     if (y < 0 || y >= in_.h) return;
     const int64_t first = (n * in_.h + y) * in_.w;  // the row's first pixel in the batch
     // One word group per pixel: the input's own when it arrives as bits, else bit-packed
     // (in place, or into scratch slot 1, free until the GEMM tasks take it for im2col).
-    const uint64_t* words = bits_in_ ? reinterpret_cast<const uint64_t*>(in) + first * words_ : nullptr;
+    const uint64_t* words = bits_in_ ? in_bits + first * words_ : nullptr;
     if (in_place_) {
       if (words)
         std::memcpy(dst + win_.pw * words_, words, sizeof(uint64_t) * size_t(in_.w * words_));

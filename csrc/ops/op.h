@@ -11,11 +11,15 @@
 namespace irnet {
 
 struct RunArgs {
-  std::vector<const float*> in;  // one pointer per input, batch-major
-  float* out;
+  std::vector<const float*> in;  // one pointer per input, batch-major (null for sign bits)
+  float* out;                    // null when the output is sign bits
   int64_t batch;
   const KernelConfig* kernels;
   int num_threads;
+  // The first input and the output when they are sign bits (input_as_bits, output_as_bits):
+  // a buffer is only ever accessed as the type it holds (graph/plan.cpp, run_layers).
+  const uint64_t* in_bits = nullptr;
+  uint64_t* out_bits = nullptr;
 };
 
 class Op {

@@ -63,8 +63,8 @@ class Pool2d final : public Op {
 
   void run_bits(const RunArgs& a) const {
     const int64_t words = int64_t(words_for(size_t(in_.c)));
-    const uint64_t* in = reinterpret_cast<const uint64_t*>(a.in[0]);
-    uint64_t* out = reinterpret_cast<uint64_t*>(a.out);
+    const uint64_t* in = a.in_bits;
+    uint64_t* out = a.out_bits;
     for (int64_t n = 0; n < a.batch; ++n)
       for (int64_t oy = 0; oy < out_.h; ++oy)
         for (int64_t ox = 0; ox < out_.w; ++ox) {
