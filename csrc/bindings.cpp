@@ -92,8 +92,7 @@ HostTensor parse_tensor(const std::string& name, const py::handle& h) {
     bytes = checked_mul(bytes, int64_t(a.shape(i)), "tensor");
   }
   py::array c = py::array::ensure(a, py::array::c_style);
-  t.storage.resize(size_t((bytes + 7) / 8));
-  if (bytes) std::memcpy(t.storage.data(), c.data(), size_t(bytes));
+  t.assign(c.data(), size_t(bytes));
   return t;
 }
 

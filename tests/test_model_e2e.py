@@ -29,7 +29,7 @@ CASES = [
     ("resnet20", (3, 32, 32), 1000, 200),
     ("vgg_small", (3, 32, 32), 1000, 100),
     # All BatchNorm scales positive: batch_norm + hardtanh move ahead of the max pools and
-    # every binary conv hands the next one sign bits (Plan::fuse_through_max_pools, pass_bits).
+    # every binary conv hands the next one sign bits (fuse_through_max_pools, pass_sign_bits).
     ("vgg_small+", (3, 32, 32), 1000, 100),
     ("resnet18_cifar", (3, 32, 32), 300, 50),
     ("resnet18", (3, 64, 64), 100, 20),

@@ -1,17 +1,19 @@
-// The execution plan: built once from a checked GraphDesc (shapes inferred, ops prepared,
-// batch_norm folded into the convolution before it, buffers assigned by liveness), then run
-// many times. run() is const and allocates its own buffers, so concurrent calls are safe.
+// The execution plan: built once from a GraphDesc (step_graph.h: references checked, shapes
+// inferred, ops prepared; rewrite.h: ops fused; memory_plan.h: buffers shared by liveness),
+// then run many times. run() is const and takes its arena from a pool (or allocates one), so
+// concurrent calls are safe.
 #pragma once
+#include <cstddef>
 #include <map>
-#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "aligned.h"
-#include "graph/desc.h"
+#include "graph/memory_plan.h"
+#include "graph/step_graph.h"
 #include "kernels/config.h"
-#include "ops/op.h"
+#include "model/desc.h"
 
 namespace irnet {
 
@@ -38,52 +40,32 @@ class Plan {
            std::map<std::string, std::vector<float>>* debug = nullptr,
            std::vector<double>* step_seconds = nullptr) const;
 
-  const Shape& input_shape() const { return tensors_[0].shape; }
-  const Shape& output_shape() const { return tensors_[size_t(output_)].shape; }
+  const Shape& input_shape() const { return graph_.tensors[0].shape; }
+  const Shape& output_shape() const { return graph_.tensors[size_t(graph_.output)].shape; }
   std::vector<StepInfo> steps() const;
   // Shapes of the tensors run() computes (the input and every op output not folded away).
   std::map<std::string, Shape> tensor_shapes() const;
   const KernelConfig& kernels() const { return *kernels_; }
   int num_threads() const { return num_threads_; }
-  // Floats per sample of the arena that run() allocates (liveness-shared buffers).
-  int64_t arena_floats_per_sample() const { return arena_per_sample_; }
+  // Size per sample of the arena that run() allocates (liveness-shared buffers), in floats
+  // (bytes / 4: a whole number, the arena being whole cache lines).
+  int64_t arena_floats_per_sample() const {
+    return memory_.arena_bytes_per_sample / int64_t(sizeof(float));
+  }
 
  private:
-  struct Tensor {
-    std::string name;
-    Shape shape;
-    int64_t offset = 0;        // per sample, in the shared arena
-    int64_t debug_offset = 0;  // per sample, when every tensor is kept
-    bool written = false;      // false for tensors folded away
-    // Holds what the graph's tensor of that name does not (sign bits, or a conv output with
-    // ops moved ahead of a pool): left out of debug runs.
-    bool internal = false;
-  };
-  struct Step {
-    std::unique_ptr<Op> op;
-    std::vector<int> in;
-    int out = -1;
-    std::vector<std::string> fused;
-  };
   void run_passes(const float* input, int64_t batch, bool input_nhwc, float* output) const;
   void run_layers(const float* input, int64_t batch, bool input_nhwc, float* output,
                   std::map<std::string, std::vector<float>>* debug, std::vector<double>* step_seconds,
                   int threads) const;
-  int only_consumer(int t) const;
-  void fuse_ops();
-  void fuse_through_max_pools();
-  void pass_bits();
-  void assign_buffers();
 
   const KernelConfig* kernels_;
   int num_threads_;
-  std::vector<Tensor> tensors_;  // tensors_[0] is the graph input
-  std::vector<Step> steps_;
-  int output_ = -1;
-  int64_t arena_per_sample_ = 0, debug_per_sample_ = 0;
+  StepGraph graph_;
+  MemoryPlan memory_;
   // Arenas of finished runs, reused so steady-state runs neither allocate nor page-fault.
   mutable std::mutex pool_mutex_;
-  mutable std::vector<AlignedVector<float>> pool_;
+  mutable std::vector<AlignedVector<std::byte>> pool_;
 };
 
 }  // namespace irnet

@@ -20,7 +20,7 @@
 //    channels needs 3 words per pixel instead of 9. Their input rows are bit rows too (pixel x
 //    at bit x * Cin), so the kw taps of a kernel row are one run of bits, copied in one go.
 //    Weights are laid out the same way.
-//  - Between two binary convs (Plan::pass_bits) the input may arrive as sign bits, which skip
+//  - Between two binary convs (pass_sign_bits) the input may arrive as sign bits, which skip
 //    the bit-pack, and the output may leave as sign bits: the epilogue's floats for a block go
 //    to per-thread scratch and are bit-packed at once, so the bits are exactly the ones the
 //    next conv would have made from them.
@@ -102,7 +102,8 @@ class BConv2d final : public ConvBase {
 
   int64_t binary_macs() const override { return out_.numel() * taps_ * cin_; }
 
-  // Set by the plan (see Plan::pass_bits).
+  // Set by the plan (see graph/pass_sign_bits.cpp).
+  SignBits sign_bits() const override { return {true, true, false}; }
   bool input_as_bits() override { return bits_in_ = true; }
   bool output_as_bits() override { return bits_out_ = true; }
 
@@ -124,7 +125,7 @@ class BConv2d final : public ConvBase {
     };
     parallel_region(threads, reserve, [&] {
 #pragma omp for schedule(static)
-      for (int64_t r = 0; r < a.batch * padded_h_; ++r) pack_row(k, a.in[0], r, packed + r * row_words_);
+      for (int64_t r = 0; r < a.batch * padded_h_; ++r) pack_row(k, a.in[0], a.in_bits, r, packed + r * row_words_);
 #pragma omp for schedule(static)
       for (int64_t task = 0; task < tasks.count; ++task) {
         const auto [n, p0, rows, j0, j1] = tasks[task];
@@ -158,7 +159,7 @@ class BConv2d final : public ConvBase {
         k.bgemm.run(size_t(rows), size_t(j1 - j0), lhs, packed_.data() + j0 * k_words_, o);
         if (bits_out_) {
           const int64_t words_out = int64_t(words_for(size_t(cout_)));
-          uint64_t* bits = reinterpret_cast<uint64_t*>(a.out) + out_row * words_out + j0 / 64;
+          uint64_t* bits = a.out_bits + out_row * words_out + j0 / 64;
           for (int64_t r = 0; r < rows; ++r)
             k.bitpack(y + r * cout_ + j0, 1, size_t(j1 - j0), bits + r * words_out);
         }
@@ -188,15 +189,17 @@ class BConv2d final : public ConvBase {
     for (int64_t w = 0; w < k_words_; ++w) k_offsets_.push_back(uint32_t(w));
   }
 
-  // Row r of the zero-bordered packed batch (sample r / padded_h_), row_words_ words at dst.
-  void pack_row(const KernelConfig& k, const float* in, int64_t r, uint64_t* dst) const {
+  // Row r of the zero-bordered packed batch (sample r / padded_h_), row_words_ words at dst,
+  // from the floats at `in` or, when bits_in_, the sign bits at `in_bits`.
+  void pack_row(const KernelConfig& k, const float* in, const uint64_t* in_bits, int64_t r,
+                uint64_t* dst) const {
     const int64_t n = r / padded_h_, y = r % padded_h_ - win_.ph;
     std::memset(dst, 0, sizeof(uint64_t) * size_t(row_words_));
     if (y < 0 || y >= in_.h) return;
     const int64_t first = (n * in_.h + y) * in_.w;  // the row's first pixel in the batch
     // One word group per pixel: the input's own when it arrives as bits, else bit-packed
     // (in place, or into scratch slot 1, free until the GEMM tasks take it for im2col).
-    const uint64_t* words = bits_in_ ? reinterpret_cast<const uint64_t*>(in) + first * words_ : nullptr;
+    const uint64_t* words = bits_in_ ? in_bits + first * words_ : nullptr;
     if (in_place_) {
       if (words)
         std::memcpy(dst + win_.pw * words_, words, sizeof(uint64_t) * size_t(in_.w * words_));
@@ -252,7 +255,7 @@ class BConv2d final : public ConvBase {
 
   int64_t words_ = 0, taps_ = 0, k_words_ = 0;
   bool in_place_ = false;  // Cin >= 64: taps read from the packed input (else copied by im2col)
-  bool bits_in_ = false, bits_out_ = false;  // sign bits instead of floats (Plan::pass_bits)
+  bool bits_in_ = false, bits_out_ = false;  // sign bits instead of floats (pass_sign_bits)
   int64_t padded_h_ = 0, padded_w_ = 0;  // the zero-bordered packed input map
   int64_t row_words_ = 0;                // words per row of it
   std::vector<uint32_t> k_offsets_;  // the GEMM's left operand (BgemmLhs), with per-task row offsets

@@ -50,6 +50,7 @@ class Add final : public Op {
     shape_ = in[0];
     return shape_;
   }
+  bool is_sum() const override { return true; }
   void run(const RunArgs& a) const override {
     const int64_t n = a.batch * shape_.numel();
     for (int64_t i = 0; i < n; ++i) a.out[i] = a.in[0][i] + a.in[1][i];

@@ -4,18 +4,22 @@
 #include <memory>
 #include <vector>
 
-#include "graph/desc.h"
+#include "model/desc.h"
 #include "kernels/config.h"
 #include "ops/shape.h"
 
 namespace irnet {
 
 struct RunArgs {
-  std::vector<const float*> in;  // one pointer per input, batch-major
-  float* out;
+  std::vector<const float*> in;  // one pointer per input, batch-major (null for sign bits)
+  float* out;                    // null when the output is sign bits
   int64_t batch;
   const KernelConfig* kernels;
   int num_threads;
+  // The first input and the output when they are sign bits (input_as_bits, output_as_bits):
+  // a buffer is only ever accessed as the type it holds (graph/plan.cpp, run_layers).
+  const uint64_t* in_bits = nullptr;
+  uint64_t* out_bits = nullptr;
 };
 
 class Op {
@@ -33,14 +37,27 @@ class Op {
   // RunArgs::in) and a following clamp (hardtanh / relu), applied in their output transform.
   virtual bool fuse_residual() { return false; }
   virtual bool fuse_clamp(float /*lo*/, float /*hi*/) { return false; }
-  // Sign bits between binary convolutions: an op agrees to read its input as, or write its
+  // Sign bits between binary convolutions: an op reads its first input as, or writes its
   // output as, sign bits packed like a binary conv's input (per pixel, ceil(C/64) words, bit
-  // 1 = negative: what the next binary conv's bit-pack would produce from the floats). The
-  // plan asks only where the floats are never needed.
+  // 1 = negative: what the next binary conv's bit-pack would produce from the floats).
+  // sign_bits() says what the op can do; the plan then sets it, only where the floats are
+  // never needed, with input_as_bits / output_as_bits (which return whether the op agrees).
+  struct SignBits {
+    bool read = false;      // can read its first input as sign bits
+    bool write = false;     // can write its output as sign bits
+    bool together = false;  // reads bits exactly when it writes them (bits to bits: max pool)
+  };
+  virtual SignBits sign_bits() const { return {}; }
   virtual bool input_as_bits() { return false; }
   virtual bool output_as_bits() { return false; }
+  // Each output element is one of the input elements of its own channel (max pooling), so a
+  // per-channel non-decreasing map applied after the op gives what it gives applied before.
+  virtual bool commutes_with_increasing_maps() const { return false; }
   // Clamp ops state their bounds so the plan can fuse them.
   virtual bool as_clamp(float* /*lo*/, float* /*hi*/) const { return false; }
+  // The element-wise sum of two inputs of one shape (add) says so: the plan folds it into the
+  // producer of one operand, the other becoming a residual input.
+  virtual bool is_sum() const { return false; }
   // An op that is a per-channel affine map (batch_norm) states it, so the plan can fold it.
   virtual bool as_affine(std::vector<float>* /*scale*/, std::vector<float>* /*shift*/) const {
     return false;

@@ -23,10 +23,12 @@ class Pool2d final : public Op {
     out_ = win_.output(desc_, in_, in_.c);
     return out_;
   }
-  // Max pooling of sign bits (Plan::pass_bits): the max of a window is negative only if every
+  // Max pooling of sign bits (pass_sign_bits): the max of a window is negative only if every
   // value is, so its "negative" bit is the AND of theirs. Set in pairs by the plan.
+  SignBits sign_bits() const override { return {max_, max_, max_}; }
   bool input_as_bits() override { return bits_ = max_; }
   bool output_as_bits() override { return bits_ = max_; }
+  bool commutes_with_increasing_maps() const override { return max_; }
 
   void run(const RunArgs& a) const override {
     if (bits_) return run_bits(a);
@@ -61,8 +63,8 @@ class Pool2d final : public Op {
 
   void run_bits(const RunArgs& a) const {
     const int64_t words = int64_t(words_for(size_t(in_.c)));
-    const uint64_t* in = reinterpret_cast<const uint64_t*>(a.in[0]);
-    uint64_t* out = reinterpret_cast<uint64_t*>(a.out);
+    const uint64_t* in = a.in_bits;
+    uint64_t* out = a.out_bits;
     for (int64_t n = 0; n < a.batch; ++n)
       for (int64_t oy = 0; oy < out_.h; ++oy)
         for (int64_t ox = 0; ox < out_.w; ++ox) {

@@ -350,8 +350,7 @@ IrbFile parse_irb(const std::string& data, const std::string& name) {
     HostTensor h;
     h.dtype = t.dtype;
     h.shape = t.shape;
-    h.storage.resize(size_t((t.end - t.begin + 7) / 8));
-    if (t.end > t.begin) std::memcpy(h.storage.data(), body + t.begin, size_t(t.end - t.begin));
+    h.assign(body + t.begin, size_t(t.end - t.begin));
     tensors[t.name] = std::move(h);
   }
   f.graph = graph_desc(graph, tensors, name);

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "graph/desc.h"
+#include "model/desc.h"
 
 namespace irnet {
 

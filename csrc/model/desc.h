@@ -1,6 +1,9 @@
 // Plain description of a model as the file states it: ops, attributes, parameter tensors.
-// The bindings fill it from Python objects; nothing here is trusted until the plan checks it.
+// The layer between the kernels and the ops (it includes only base headers): the bindings fill
+// it from Python objects, irnet-run from the file; nothing here is trusted until the ops and
+// the plan check it.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -13,11 +16,14 @@ namespace irnet {
 enum class DType { F32, U64, I8 };
 const char* dtype_name(DType d);
 
-// A parameter tensor as read from the file (owned copy, 8-byte aligned storage).
+// A parameter tensor as read from the file (owned copy). The storage is raw bytes, copied in
+// once (assign) and read only as the tensor's own dtype (data<T>), so no memory is read as a
+// type other than the one it holds (strict aliasing; operator new aligns it for any dtype).
 struct HostTensor {
   DType dtype = DType::F32;
   std::vector<int64_t> shape;
-  std::vector<uint64_t> storage;  // raw bytes, rounded up to whole words
+  std::vector<std::byte> storage;
+  void assign(const void* bytes, size_t count);
   int64_t numel() const;
   template <typename T>
   const T* data() const { return reinterpret_cast<const T*>(storage.data()); }

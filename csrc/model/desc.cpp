@@ -1,6 +1,7 @@
-#include "graph/desc.h"
+#include "model/desc.h"
 
 #include <cmath>
+#include <cstring>
 
 namespace irnet {
 
@@ -11,6 +12,11 @@ const char* dtype_name(DType d) {
     case DType::I8: return "I8";
   }
   return "?";
+}
+
+void HostTensor::assign(const void* bytes, size_t count) {
+  storage.resize(count);
+  if (count) std::memcpy(storage.data(), bytes, count);
 }
 
 int64_t HostTensor::numel() const {
