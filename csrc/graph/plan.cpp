@@ -375,8 +375,7 @@ namespace irnet {
 
 std::map<std::string, Shape> Plan::tensor_shapes() const {
   std::map<std::string, Shape> out;
-  for (const Tensor& t : tensors_)
-    if (t.written) out[t.name] = t.shape;
+  for (const Tensor& t : tensors_) out[t.name] = t.shape;
   return out;
 }
 
