@@ -22,6 +22,7 @@ import struct
 
 import numpy as np
 
+from irnet_infer import _engine
 from irnet_infer.format import content_hash, write_irb
 from one_op_graphs import bconv_graph
 
@@ -31,9 +32,8 @@ INTERESTING = [0, -1, 1, 2, 3, 7, 64, 65, 2**20, 2**30, 2**30 + 1, 2**31, 2**32,
                2**64, 10**30, -2**31, -2**63, 1.5, -0.5, 1e-30, 1e300, float("nan"), float("inf"),
                float("-inf"), True, False, None, "3", [], [1], [0, 0], [1, 1], [2, 2], [3, 3],
                [0, 1], [1, 0], [-1, -1], [2**30, 2**30], [2**31, 1], [1, 2, 3], [[1]], {"a": 1}]
-OP_TYPES = ["add", "avg_pool2d", "batch_norm", "bconv2d", "conv2d", "flatten", "global_avg_pool",
-            "hardtanh", "linear", "log_softmax", "max_pool2d", "relu", "shortcut_a", "conv3d",
-            "", "Conv2d", None, 5]
+# Every op type the engine runs (a new op is fuzzed without an edit here), and some it does not.
+OP_TYPES = _engine.op_types() + ["conv3d", "", "Conv2d", None, 5]
 ATTR_NAMES = ["in_channels", "out_channels", "kernel_size", "stride", "padding", "eps", "min_val",
               "max_val", "count_include_pad", "in_features", "out_features", "pad_before",
               "pad_after", "dilation", "groups"]
