@@ -14,6 +14,7 @@ import irnet_infer
 from benchmarks._common import LAYERS, PER_ISA_LAYERS, layer_label, layer_ops
 from benchmarks import openvino_twin
 from benchmarks.conftest import interleaved, record, thread_counts, timing
+from tests.one_op_graphs import bconv_graph, random_signs
 
 pytestmark = pytest.mark.benchmark(**timing())
 
@@ -38,16 +39,10 @@ def _cases():
 
 def layer_graph(name, seed=0):
     """(graph, tensors, rng) of the one-op bconv2d graph of layer `name`."""
-    from irnet_infer.format import pack_signs
     h, w, cin, cout = LAYERS[name]
     rng = np.random.default_rng(seed)
-    weights = rng.choice([-1.0, 1.0], size=(cout, cin, 3, 3)).astype(np.float32)
-    graph = {"inputs": [{"name": "x", "shape": [cin, h, w]}], "outputs": ["y"],
-             "ops": [{"type": "bconv2d", "name": name, "inputs": ["x"], "outputs": ["y"],
-                      "attrs": {"in_channels": cin, "out_channels": cout, "kernel_size": [3, 3],
-                                "stride": [1, 1], "padding": [1, 1]},
-                      "params": {"weight_bits": "w", "shift": "s"}}]}
-    return graph, {"w": pack_signs(weights), "s": np.zeros(cout, np.int8)}, rng
+    graph, tensors = bconv_graph(random_signs(rng, cout, cin, 3), h, w, stride=1, pad=1, name=name)
+    return graph, tensors, rng
 
 
 def bconv_layer(name, threads, isa, seed=0):

@@ -204,6 +204,13 @@ class Engine {
     return out;
   }
 
+  // {tensor name: per-sample shape} of every tensor of the graph, fused away or not.
+  py::dict tensor_shapes() const {
+    py::dict out;
+    for (const auto& [name, shape] : plan_->tensor_shapes()) out[py::str(name)] = shape_tuple(shape);
+    return out;
+  }
+
   py::tuple input_shape() const { return shape_tuple(plan_->input_shape()); }
   py::tuple output_shape() const { return shape_tuple(plan_->output_shape()); }
   std::string isa() const { return plan_->kernels().isa; }
@@ -279,10 +286,12 @@ PYBIND11_MODULE(_engine, m) {
       .def("run_debug", &Engine::run_debug, py::arg("x"))
       .def("profile", &Engine::profile, py::arg("x"))
       .def("steps", &Engine::steps)
+      .def("tensor_shapes", &Engine::tensor_shapes)
       .def_property_readonly("input_shape", &Engine::input_shape)
       .def_property_readonly("output_shape", &Engine::output_shape)
       .def_property_readonly("isa", &Engine::isa)
       .def_property_readonly("num_threads", &Engine::num_threads)
       .def_property_readonly("arena_floats_per_sample", &Engine::arena_floats_per_sample);
   m.def("available_isas", &available_isas, "ISAs this build and CPU can run, best first");
+  m.def("op_types", &op_types, "The op types the engine runs (sorted)");
 }

@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import Dataset, TensorDataset
 
 from irnet_infer import datasets as rd
+from irnet_infer.preprocess_defaults import cifar10_preprocess, imagefolder_preprocess
 
 
 @dataclasses.dataclass
@@ -82,7 +83,7 @@ def load_data(source, input_size=None):
                     TensorDataset(torch.from_numpy(d["x_test"]), torch.from_numpy(d["y_test"])),
                     d["preprocess"], d["classes"], augment)
     if kind == "cifar10":
-        pre = rd.cifar10_preprocess(input_size or (3, 32, 32))
+        pre = cifar10_preprocess(input_size or (3, 32, 32))
         tr_img, tr_lab, classes = rd.read_cifar10(path, "train")
         te_img, te_lab, _ = rd.read_cifar10(path, "test")
 
@@ -91,7 +92,7 @@ def load_data(source, input_size=None):
                                  torch.from_numpy(labels))
         return Data(tensors(tr_img, tr_lab), tensors(te_img, te_lab), pre, classes,
                     RandomCropFlip(4, True, pre))
-    pre = rd.imagefolder_preprocess(input_size or (3, 224, 224))
+    pre = imagefolder_preprocess(input_size or (3, 224, 224))
     tr_paths, tr_lab, classes = rd.list_image_folder(path, "train")
     te_paths, te_lab, _ = rd.list_image_folder(path, "val", classes)
     pad = 4 if pre["input_size"][1] <= 64 else 0  # small images: CIFAR-style crop; large: flip

@@ -16,6 +16,7 @@ import torch
 
 from irnet_infer import Model, datasets
 from irnet_infer.model import default_num_threads
+from irnet_infer.preprocess_defaults import digits_preprocess
 
 from . import train
 from .convert import convert, load_model
@@ -70,7 +71,7 @@ def _reusable(path):
     opts = ckpt.get("options") or {}
     pre = ckpt.get("preprocess") or {}
     if (ckpt.get("arch") != DEMO_ARCH or opts.get("data") != DEMO_DATA or "test_accuracy" not in ckpt
-            or pre != datasets.digits_preprocess(pre.get("input_size", (3, 32, 32)))):
+            or pre != digits_preprocess(pre.get("input_size", (3, 32, 32)))):
         return None
     return ckpt
 

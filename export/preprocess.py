@@ -1,20 +1,6 @@
 """The `preprocess` metadata (docs/FORMAT.md) a converted model carries, and where each value
-came from: the checkpoint, a flag, or the arch's default."""
-
-# The official IR-Net trainers (CIFAR-10 ResNet-20/18 and VGG-Small, 1W/1A and 1W/32A) and the
-# ImageNet evaluation all normalize with the ImageNet statistics, not CIFAR-10's own.
-OFFICIAL_MEAN, OFFICIAL_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
-IMAGENET_ARCHS = {"resnet18", "resnet34"}
-
-
-def default_preprocess(arch, input_size):
-    c, h, w = (int(v) for v in input_size)
-    imagenet = arch in IMAGENET_ARCHS or (arch is None and h >= 224)
-    mean, std = (OFFICIAL_MEAN, OFFICIAL_STD) if c == 3 else ([0.0] * c, [1.0] * c)
-    # ImageNet evaluation resizes the short side to 256 then crops 224; CIFAR: the image as is.
-    resize = round(min(h, w) * 256 / 224) if imagenet and min(h, w) >= 224 else min(h, w)
-    return {"input_size": [c, h, w], "resize": int(resize), "channel_order": "RGB",
-            "mean": list(mean), "std": list(std), "scale": 1.0 / 255.0}
+came from: the checkpoint, a flag, or the arch's default (irnet_infer/preprocess_defaults.py)."""
+from irnet_infer.preprocess_defaults import default_preprocess
 
 
 def explain_preprocess(arch, input_size, from_checkpoint=None, mean=None, std=None):
@@ -37,10 +23,6 @@ def explain_preprocess(arch, input_size, from_checkpoint=None, mean=None, std=No
             raise ValueError(f"preprocess {key} has {len(pre[key])} values for "
                              f"{pre['input_size'][0]} input channels")
     return pre, sources
-
-
-def merge_preprocess(arch, input_size, from_checkpoint=None, mean=None, std=None):
-    return explain_preprocess(arch, input_size, from_checkpoint, mean, std)[0]
 
 
 def format_preprocess(pre, sources):

@@ -3,15 +3,14 @@
 One row per graph op: type, input and output shape (per sample), whether it computes in binary
 or float, its parameter count, the bytes it occupies in the file and its MACs; then the totals:
 file size, the size of the same network stored as float32, the compression ratio, the share of
-MACs that are binary, the format version and the producer. Reads the file only; runs nothing.
+MACs that are binary, the format version and the producer. The shapes are the engine's, from
+planning the network; nothing runs.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-
-import numpy as np
 
 EPILOG = """examples:
   irnet-infer info model.irb
@@ -34,45 +33,10 @@ def _pair(v):
     return (int(v), int(v)) if isinstance(v, (int, float)) else (int(v[0]), int(v[1]))
 
 
-def _window(h, w, attrs):
-    kh, kw = _pair(attrs["kernel_size"])
-    sh, sw = _pair(attrs.get("stride", attrs["kernel_size"]))
-    ph, pw = _pair(attrs.get("padding", 0))
-    return (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
-
-
-def infer_shapes(graph: dict) -> dict[str, tuple]:
-    """Per-sample shape of every tensor in the graph (the file was validated, so ops are in
-    topological order and their attributes are well-formed)."""
-    shapes = {i["name"]: tuple(i["shape"]) for i in graph["inputs"]}
-    for op in graph["ops"]:
-        t, a = op["type"], op.get("attrs", {})
-        x = shapes[op["inputs"][0]]
-        if t in ("conv2d", "bconv2d", "bwconv2d"):
-            out = (int(a["out_channels"]),) + _window(x[1], x[2], a)
-        elif t in ("max_pool2d", "avg_pool2d"):
-            out = (x[0],) + _window(x[1], x[2], a)
-        elif t == "global_avg_pool":
-            out = (x[0], 1, 1)
-        elif t == "flatten":
-            out = (int(np.prod(x)),)
-        elif t == "linear":
-            out = (int(a["out_features"]),)
-        elif t == "shortcut_a":
-            s = _pair(a["stride"])
-            out = (x[0] + int(a["pad_before"]) + int(a["pad_after"]),
-                   (x[1] + s[0] - 1) // s[0], (x[2] + s[1] - 1) // s[1])
-        else:  # elementwise: batch_norm, relu, hardtanh, add, log_softmax
-            out = x
-        for name in op["outputs"]:
-            shapes[name] = out
-    return shapes
-
-
-def layer_rows(f) -> list[dict]:
+def layer_rows(f, shapes: dict) -> list[dict]:
     """One dict per op of an IrbFile: name, type, input/output shape, kind, params, bytes,
-    float32_bytes (the same op stored in float32), binary_macs, float_macs."""
-    shapes = infer_shapes(f.graph)
+    float32_bytes (the same op stored in float32), binary_macs, float_macs. `shapes` holds the
+    per-sample shape of every tensor, as the engine inferred them (Model.tensor_shapes)."""
     rows = []
     for op in f.graph["ops"]:
         t, a = op["type"], op.get("attrs", {})
@@ -111,9 +75,11 @@ def layer_rows(f) -> list[dict]:
 def model_info(path) -> dict:
     """{"layers": [...], "totals": {...}} for an .irb file; IrbFormatError on a bad file."""
     from irnet_infer.format import read_irb
+    from irnet_infer.model import Model
     path = os.fspath(path)
     f = read_irb(path)
-    rows = layer_rows(f)
+    # The engine plans the graph (one thread; nothing runs) and says what shape each op makes.
+    rows = layer_rows(f, Model(path, num_threads=1).tensor_shapes())
     file_bytes = os.path.getsize(path)
     float32 = sum(r["float32_bytes"] for r in rows)
     binary = sum(r["binary_macs"] for r in rows)

@@ -16,19 +16,11 @@ import numpy as np
 
 from irnet_infer.paths import require_dir, require_file
 from irnet_infer.preprocess import normalize, preprocess_image
+from irnet_infer.preprocess_defaults import digits_preprocess
 
 DIGITS_CLASSES = [str(i) for i in range(10)]
-# load_digits has pixel values 0..16; they are scaled once to 0..255 (`digits_images`), so the
-# model takes ordinary 8-bit images: a PNG of a digit is read exactly as the dataset is. The
-# dataset's own mean/std (rounded, measured over the upscaled images) centre them.
-DIGITS_MEAN, DIGITS_STD = 0.305, 0.32
 DIGITS_SPLIT_SEED = 0
 DIGITS_TEST_FRACTION = 0.2
-
-# The official IR-Net trainers normalize CIFAR-10 with the ImageNet statistics (their test
-# transform is ToTensor + Normalize(ImageNet mean, std)); a model trained here gets the same.
-IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
-CIFAR10_MEAN, CIFAR10_STD = IMAGENET_MEAN, IMAGENET_STD
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".gif", ".tif", ".tiff", ".webp")
 
 
@@ -44,17 +36,11 @@ def parse_source(source: str) -> tuple[str, str | None]:
 
 # -- digits -----------------------------------------------------------------------------------
 
-def digits_preprocess(input_size=(3, 32, 32)) -> dict:
-    """`preprocess` settings (docs/FORMAT.md) for digits: an 8-bit (0..255) image given to
-    Model.predict goes through exactly the steps `load_digits_split` applies."""
-    c, h, w = (int(v) for v in input_size)
-    return {"input_size": [c, h, w], "resize": min(h, w), "channel_order": "RGB",
-            "mean": [DIGITS_MEAN] * c, "std": [DIGITS_STD] * c, "scale": 1.0 / 255.0}
-
-
 def digits_images() -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's digits as uint8 (N, 8, 8, 1) images with values 0..255 (white ink on
-    black, as the dataset has them) and int64 labels."""
+    black, as the dataset has them) and int64 labels. load_digits has pixel values 0..16; they
+    are scaled once to 0..255, so the model takes ordinary 8-bit images: a PNG of a digit is
+    read exactly as the dataset is."""
     try:
         from sklearn.datasets import load_digits
     except ImportError:
@@ -207,22 +193,6 @@ def list_image_folder(root: str, split: str, classes: list | None = None) -> tup
 def load_folder_image(path: str, settings: dict) -> np.ndarray:
     """One image file -> the network input (C, H, W) float32, with the model's preprocess."""
     return preprocess_image(path, settings)
-
-
-def imagefolder_preprocess(input_size=(3, 224, 224)) -> dict:
-    c, h, w = (int(v) for v in input_size)
-    mean, std = (IMAGENET_MEAN, IMAGENET_STD) if c == 3 else ([0.0] * c, [1.0] * c)
-    resize = round(min(h, w) * 256 / 224) if min(h, w) >= 224 else min(h, w)
-    return {"input_size": [c, h, w], "resize": int(resize), "channel_order": "RGB",
-            "mean": list(mean), "std": list(std), "scale": 1.0 / 255.0}
-
-
-def cifar10_preprocess(input_size=(3, 32, 32)) -> dict:
-    c, h, w = (int(v) for v in input_size)
-    if c != 3:
-        raise ValueError(f"CIFAR-10 images have 3 channels; input_size {list(input_size)} has {c}")
-    return {"input_size": [c, h, w], "resize": min(h, w), "channel_order": "RGB",
-            "mean": list(CIFAR10_MEAN), "std": list(CIFAR10_STD), "scale": 1.0 / 255.0}
 
 
 # -- evaluation batches -----------------------------------------------------------------------

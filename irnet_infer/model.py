@@ -158,6 +158,12 @@ class Model:
                 names[t] = op["name"] if counts[op["name"]] == 1 else t
         return names
 
+    def tensor_shapes(self) -> dict[str, tuple[int, ...]]:
+        """{tensor name in the graph: its shape per sample}, (C, H, W) for maps and (F,) for
+        vectors, for every tensor of the graph (those the engine fuses away too), as the
+        engine inferred them when it planned the network."""
+        return {name: tuple(shape) for name, shape in self._engine.tensor_shapes().items()}
+
     def profile(self, x: Any) -> list[dict]:
         """Seconds spent in each engine step for one run, with the step's description."""
         batch, _ = self._to_batch(x)

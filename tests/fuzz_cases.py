@@ -22,7 +22,9 @@ import struct
 
 import numpy as np
 
+from irnet_infer import _engine
 from irnet_infer.format import content_hash, write_irb
+from one_op_graphs import bconv_graph
 
 _NP = {"F32": np.dtype("<f4"), "U64": np.dtype("<u8"), "I8": np.dtype("i1")}
 
@@ -30,9 +32,8 @@ INTERESTING = [0, -1, 1, 2, 3, 7, 64, 65, 2**20, 2**30, 2**30 + 1, 2**31, 2**32,
                2**64, 10**30, -2**31, -2**63, 1.5, -0.5, 1e-30, 1e300, float("nan"), float("inf"),
                float("-inf"), True, False, None, "3", [], [1], [0, 0], [1, 1], [2, 2], [3, 3],
                [0, 1], [1, 0], [-1, -1], [2**30, 2**30], [2**31, 1], [1, 2, 3], [[1]], {"a": 1}]
-OP_TYPES = ["add", "avg_pool2d", "batch_norm", "bconv2d", "conv2d", "flatten", "global_avg_pool",
-            "hardtanh", "linear", "log_softmax", "max_pool2d", "relu", "shortcut_a", "conv3d",
-            "", "Conv2d", None, 5]
+# Every op type the engine runs (a new op is fuzzed without an edit here), and some it does not.
+OP_TYPES = _engine.op_types() + ["conv3d", "", "Conv2d", None, 5]
 ATTR_NAMES = ["in_channels", "out_channels", "kernel_size", "stride", "padding", "eps", "min_val",
               "max_val", "count_include_pad", "in_features", "out_features", "pad_before",
               "pad_after", "dilation", "groups"]
@@ -104,16 +105,8 @@ def make_seeds(directory: str, with_torch: bool = True) -> list[str]:
 def single_bconv(path: str, cin: int, h: int, w: int, k: int, pad: int, cout: int = 1) -> str:
     """A tiny file with one binary conv on a declared cin x h x w input: the issue-11 shape of
     file whose size says nothing about the map it declares."""
-    rng = np.random.default_rng(0)
-    from irnet_infer.format import pack_signs
-    t = {"b.bits": pack_signs(rng.standard_normal((cout, cin, k, k)).astype(np.float32)),
-         "b.shift": np.zeros(cout, np.int8)}
-    g = {"inputs": [{"name": "x", "shape": [cin, h, w]}], "outputs": ["y"],
-         "ops": [{"type": "bconv2d", "name": "y", "inputs": ["x"], "outputs": ["y"],
-                  "attrs": {"in_channels": cin, "out_channels": cout, "kernel_size": [k, k],
-                            "stride": [1, 1], "padding": [pad, pad]},
-                  "params": {"weight_bits": "b.bits", "shift": "b.shift"}}]}
-    write_irb(path, g, t, {"input_size": [cin, h, w]})
+    signs = np.where(np.random.default_rng(0).standard_normal((cout, cin, k, k)) < 0, -1.0, 1.0)
+    write_irb(path, *bconv_graph(signs.astype(np.float32), h, w, 1, pad), {"input_size": [cin, h, w]})
     return path
 
 

@@ -7,22 +7,14 @@ import torch.nn.functional as F
 import irnet_infer
 from irnet_infer import _engine
 from irnet_infer.format import pack_signs, unpack_signs
+from one_op_graphs import bconv_graph, random_signs
 
 ISAS = irnet_infer.available_isas()
 
 
 def bconv_engine(cin, cout, k, stride, pad, h, w, isa, threads=1, seed=0):
-    rng = np.random.default_rng(seed)
-    weights = rng.choice([-1.0, 1.0], size=(cout, cin, k, k)).astype(np.float32)
-    graph = {
-        "inputs": [{"name": "x", "shape": [cin, h, w]}],
-        "outputs": ["y"],
-        "ops": [{"type": "bconv2d", "name": "conv", "inputs": ["x"], "outputs": ["y"],
-                 "attrs": {"in_channels": cin, "out_channels": cout, "kernel_size": [k, k],
-                           "stride": [stride, stride], "padding": [pad, pad]},
-                 "params": {"weight_bits": "w", "shift": "s"}}],
-    }
-    tensors = {"w": pack_signs(weights), "s": np.zeros(cout, np.int8)}
+    weights = random_signs(np.random.default_rng(seed), cout, cin, k)
+    graph, tensors = bconv_graph(weights, h, w, stride, pad)
     return _engine.Engine(graph, tensors, threads, isa), weights
 
 
@@ -153,16 +145,10 @@ def test_bconv_with_shift_and_bias_matches_torch(isa, k, cin, pad):
     rounds at every partial sum: it agrees only to a few ulps of the largest partial sum."""
     cout, h, w = 19, 6, 5
     rng = np.random.default_rng(k * 10000 + cin)
-    signs_w = rng.choice([-1.0, 1.0], size=(cout, cin, k, k)).astype(np.float32)
+    signs_w = random_signs(rng, cout, cin, k)
     shift = rng.choice([-3, -2, -1, 1, 2, 3], size=cout).astype(np.int8)
     bias = rng.standard_normal(cout).astype(np.float32)
-    graph = {
-        "inputs": [{"name": "x", "shape": [cin, h, w]}], "outputs": ["y"],
-        "ops": [{"type": "bconv2d", "name": "conv", "inputs": ["x"], "outputs": ["y"],
-                 "attrs": {"in_channels": cin, "out_channels": cout, "kernel_size": [k, k],
-                           "stride": [1, 1], "padding": [pad, pad]},
-                 "params": {"weight_bits": "w", "shift": "s", "bias": "b"}}]}
-    engine = _engine.Engine(graph, {"w": pack_signs(signs_w), "s": shift, "b": bias}, 1, isa)
+    engine = _engine.Engine(*bconv_graph(signs_w, h, w, 1, pad, shift, bias), 1, isa)
     x = rng.standard_normal((2, cin, h, w)).astype(np.float32)
     signs = torch.from_numpy(np.where(x < 0, -1.0, 1.0).astype(np.float32))
     weight = torch.from_numpy(signs_w * np.ldexp(1.0, shift.astype(np.int32))[:, None, None, None].astype(np.float32))

@@ -9,7 +9,7 @@ import pytest
 
 from irnet_infer import __main__ as cli
 from irnet_infer import Model
-from irnet_infer.cli_info import infer_shapes, model_info
+from irnet_infer.cli_info import model_info
 from irnet_infer.classify import probabilities
 
 CLASSES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
@@ -142,11 +142,36 @@ def test_info_table_and_totals(model_path, capsys):
     assert code == 0 and json.loads(out)["totals"]["ops"] == len(m.graph["ops"])
 
 
-def test_info_shapes_match_engine(vgg_path):
-    m = Model(vgg_path)
-    shapes = infer_shapes(m.graph)
-    for s in m.steps():
-        assert tuple(shapes[s["output"]]) == tuple(s["output_shape"]), s["name"]
+# The paper's five networks and a 1W/32A twin; the ImageNet ones on a 64x64 input (the layer
+# structure is the same, the conversion faster).
+INFO_NETWORKS = [("resnet20", 32), ("vgg_small", 32), ("resnet18_cifar", 32), ("resnet18", 64),
+                 ("resnet34", 64), ("resnet20_1w32a", 32)]
+
+
+@pytest.mark.parametrize("arch,size", INFO_NETWORKS)
+def test_info_shapes_are_the_pytorch_models(tmp_path, capsys, arch, size):
+    """Every op's input and output shapes printed by `irnet-infer info --json` are the shapes
+    of the tensors the PyTorch model computes (graph tensor names are the traced model's node
+    names, so each op's tensors are looked up among the values of a PyTorch forward pass)."""
+    torch = pytest.importorskip("torch")
+    from export.convert import convert
+    from export.models import create_model
+    from export.tracing import run_recording, trace
+    torch.manual_seed(0)
+    model = create_model(arch, input_size=(3, size, size)).eval()
+    path = tmp_path / f"{arch}.irb"
+    convert(model, str(path), arch=arch)
+    with torch.no_grad():
+        _, values = run_recording(trace(model), torch.randn(2, 3, size, size))
+    torch_shape = {name: list(v.shape[1:]) for name, v in values.items() if torch.is_tensor(v)}
+    code, out, _ = run_cli(capsys, "info", path, "--json")
+    assert code == 0
+    rows = json.loads(out)["layers"]
+    ops = Model(path).graph["ops"]
+    assert [r["name"] for r in rows] == [op["name"] for op in ops]
+    for row, op in zip(rows, ops):
+        assert row["output_shape"] == torch_shape[op["outputs"][0]], (row["name"], op["type"])
+        assert row["input_shape"] == [torch_shape[t] for t in op["inputs"]], (row["name"], op["type"])
 
 
 # -- bench ---------------------------------------------------------------------------------------

@@ -8,21 +8,17 @@ import torch.nn.functional as F
 
 import irnet_infer
 from irnet_infer import _engine
+from one_op_graphs import one_op_graph
 
 ISAS = irnet_infer.available_isas()
 
 
 def conv_engine(cin, cout, kernel, stride, pad, h, w, isa, threads=1, bias=None):
     weights = np.random.default_rng(0).standard_normal((cout, cin, *kernel)).astype(np.float32)
-    op = {"type": "conv2d", "name": "conv", "inputs": ["x"], "outputs": ["y"],
-          "attrs": {"in_channels": cin, "out_channels": cout, "kernel_size": list(kernel),
-                    "stride": [stride, stride], "padding": list(pad)},
-          "params": {"weight": "w"}}
-    tensors = {"w": weights}
-    if bias is not None:
-        op["params"]["bias"] = "b"
-        tensors["b"] = bias
-    graph = {"inputs": [{"name": "x", "shape": [cin, h, w]}], "outputs": ["y"], "ops": [op]}
+    attrs = {"in_channels": cin, "out_channels": cout, "kernel_size": list(kernel),
+             "stride": [stride, stride], "padding": list(pad)}
+    params = {"weight": weights} if bias is None else {"weight": weights, "bias": bias}
+    graph, tensors = one_op_graph("conv2d", (cin, h, w), attrs, params, "conv")
     return _engine.Engine(graph, tensors, threads, isa), weights
 
 

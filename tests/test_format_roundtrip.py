@@ -42,3 +42,18 @@ def test_official_style_imagenet_checkpoint_converts_with_arch(tmp_path):
     x = torch.randn(2, 3, 64, 64)
     got = irnet_infer.Model(str(out)).predict(x.numpy())
     np.testing.assert_allclose(got, reference_forward(model, x).numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_op_types_are_the_documented_ones():
+    """The engine's registry, which the reader, irnet-run and the fuzz tests take their op list
+    from, runs exactly the op types docs/FORMAT.md documents."""
+    import re
+    from pathlib import Path
+
+    from irnet_infer import _engine
+    from irnet_infer.format import OP_TYPES
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "FORMAT.md").read_text()
+    table = doc.split("### Op types", 1)[1].split("\n\n", 2)[1]
+    documented = set(re.findall(r"^\| `(\w+)` \|", table, re.M))
+    assert len(documented) >= 14
+    assert set(_engine.op_types()) == documented and OP_TYPES == documented

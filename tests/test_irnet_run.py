@@ -43,20 +43,22 @@ def cifar_models(tmp_path_factory):
     import torch
     from export.convert import convert
     from export.models import create_model
-    from helpers import randomize_bn
+    from helpers import calibrate_bn, randomize_bn
 
     d = tmp_path_factory.mktemp("irnet_run_models")
     out = {}
-    for arch in ("resnet20", "vgg_small"):
+    for arch in ("resnet20", "vgg_small", "resnet20_1w32a"):
         torch.manual_seed(1)
-        net = randomize_bn(create_model(arch).eval(), seed=2)
+        net = create_model(arch).eval()
+        # Float activations (1W/32A) with random statistics blow up: calibrated ones instead.
+        net = calibrate_bn(net, torch.randn(16, 3, 32, 32)) if "1w32a" in arch else randomize_bn(net, seed=2)
         path = d / f"{arch}.irb"
         convert(net, str(path), arch=arch)
         out[arch] = (str(path), net)
     return out
 
 
-@pytest.mark.parametrize("arch", ["resnet20", "vgg_small"])
+@pytest.mark.parametrize("arch", ["resnet20", "vgg_small", "resnet20_1w32a"])
 def test_outputs_equal_model_predict(cifar_models, arch, tmp_path):
     import torch
 

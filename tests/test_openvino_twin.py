@@ -15,24 +15,17 @@ if str(ROOT) not in sys.path:  # benchmarks/ is a folder of the repository, not 
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import openvino_twin  # noqa: E402
+from one_op_graphs import bconv_graph, random_signs  # noqa: E402
 
 _missing = openvino_twin.unavailable_reason()
 pytestmark = pytest.mark.skipif(_missing is not None, reason=str(_missing))
 
 
 def _bconv_graph(cin, cout, k, stride, pad, h, w, rng, bias):
-    from irnet_infer.format import pack_signs
-    weights = rng.choice([-1.0, 1.0], size=(cout, cin, k, k)).astype(np.float32)
+    weights = random_signs(rng, cout, cin, k)
     shift = rng.integers(-3, 4, size=cout).astype(np.int8)
-    params = {"weight_bits": "w", "shift": "s"}
-    tensors = {"w": pack_signs(weights), "s": shift}
-    if bias:
-        params["bias"] = "b"
-        tensors["b"] = rng.standard_normal(cout).astype(np.float32)
-    graph = {"inputs": [{"name": "x", "shape": [cin, h, w]}], "outputs": ["y"],
-             "ops": [{"type": "bconv2d", "name": "c", "inputs": ["x"], "outputs": ["y"],
-                      "attrs": {"in_channels": cin, "out_channels": cout, "kernel_size": [k, k],
-                                "stride": [stride, stride], "padding": [pad, pad]}, "params": params}]}
+    b = rng.standard_normal(cout).astype(np.float32) if bias else None
+    graph, tensors = bconv_graph(weights, h, w, stride, pad, shift, b)
     return graph, tensors, weights, shift
 
 
@@ -51,8 +44,8 @@ def test_binary_conv_equals_torch_conv_of_signs(cin, cout, k, stride, pad, h, w)
     signs = torch.from_numpy(np.where(x < 0, -1.0, 1.0).astype(np.float32))
     dot = F.conv2d(signs, torch.from_numpy(weights), stride=stride, padding=pad)  # zero padding
     want = dot * torch.from_numpy(np.ldexp(1.0, shift.astype(np.int32)).astype(np.float32)).view(1, -1, 1, 1)
-    if "b" in tensors:
-        want = want + torch.from_numpy(tensors["b"]).view(1, -1, 1, 1)
+    if "bias" in tensors:
+        want = want + torch.from_numpy(tensors["bias"]).view(1, -1, 1, 1)
     np.testing.assert_array_equal(got, want.numpy())
 
 

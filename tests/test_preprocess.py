@@ -270,14 +270,15 @@ def test_bgr_and_digits_scale():
 
 def test_official_cifar_constants_are_the_default():
     """The official CIFAR-10 trainers (1w1a and 1w32a) normalize with the ImageNet statistics."""
-    from export.preprocess import default_preprocess, explain_preprocess
-    from irnet_infer import datasets
+    from export.preprocess import explain_preprocess
+    from irnet_infer.preprocess_defaults import cifar10_preprocess, default_preprocess, imagefolder_preprocess
     for arch in ("resnet20", "vgg_small", "resnet18_cifar"):
         pre = default_preprocess(arch, (3, 32, 32))
         assert pre["mean"] == [0.485, 0.456, 0.406] and pre["std"] == [0.229, 0.224, 0.225]
         assert pre["resize"] == 32
     assert default_preprocess("resnet18", (3, 224, 224))["resize"] == 256
-    assert datasets.cifar10_preprocess()["mean"] == [0.485, 0.456, 0.406]
+    assert cifar10_preprocess() == default_preprocess("resnet20", (3, 32, 32))
+    assert imagefolder_preprocess()["resize"] == 256 and imagefolder_preprocess((3, 64, 64))["resize"] == 64
     pre, src = explain_preprocess("resnet20", (3, 32, 32), {"mean": [0.1, 0.2, 0.3]}, std=[1, 2, 3])
     assert src["mean"] == "checkpoint" and src["std"] == "flag" and src["resize"] == "resnet20 default"
     assert pre["mean"] == [0.1, 0.2, 0.3] and pre["std"] == [1.0, 2.0, 3.0]

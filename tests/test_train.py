@@ -15,6 +15,7 @@ from export.data import RandomCropFlip, load_data
 from export.irnet import IRConv2d, ede_schedule, set_ede
 from export.models import create_model
 from irnet_infer import datasets as rd
+from irnet_infer.preprocess_defaults import digits_preprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICK = ["--train-subset", "256", "--test-subset", "64", "--max-steps", "2",
@@ -62,7 +63,7 @@ def test_digits_split_is_fixed_stratified_and_shared():
     data = load_data("digits")  # the torch side serves the very same arrays
     np.testing.assert_array_equal(data.test.tensors[0].numpy(), a["x_test"])
     assert data.classes == [str(i) for i in range(10)]
-    assert data.preprocess == rd.digits_preprocess((3, 32, 32))
+    assert data.preprocess == digits_preprocess((3, 32, 32))
 
 
 def test_digits_are_8bit_images_and_a_png_of_one_reads_the_same(tmp_path):
@@ -94,7 +95,7 @@ def test_split_validation_is_a_disjoint_seeded_share():
 
 
 def test_augmentation_shapes_and_identity():
-    pre = rd.digits_preprocess((3, 32, 32))
+    pre = digits_preprocess((3, 32, 32))
     x = torch.randn(5, 3, 32, 32)
     assert RandomCropFlip(4, True, pre)(x).shape == x.shape
     torch.testing.assert_close(RandomCropFlip(0, False, pre)(x), x)
@@ -138,7 +139,7 @@ def test_cifar10_reader(tmp_path):
     d = load_data(f"cifar10:{root}")
     assert len(d.train) == 30 and len(d.test) == 6 and d.classes == names
     x0, _ = d.train[0]
-    expect = (images[0, 0, 0, 0] / 255.0 - rd.CIFAR10_MEAN[0]) / rd.CIFAR10_STD[0]
+    expect = (images[0, 0, 0, 0] / 255.0 - 0.485) / 0.229  # the official ImageNet statistics
     assert float(x0[0, 0, 0]) == pytest.approx(expect, rel=1e-5)
     total, batches_it = rd.eval_batches(f"cifar10:{root}", d.preprocess, 4)
     assert total == 6 and sum(len(y) for _, y in batches_it) == 6

@@ -166,8 +166,7 @@ std::vector<StepInfo> Plan::steps() const {
 
 std::map<std::string, Shape> Plan::tensor_shapes() const {
   std::map<std::string, Shape> out;
-  for (size_t t = 0; t < graph_.tensors.size(); ++t)
-    if (memory_.written(int(t))) out[graph_.tensors[t].name] = graph_.tensors[t].shape;
+  for (const auto& t : graph_.tensors) out[t.name] = t.shape;
   return out;
 }
 

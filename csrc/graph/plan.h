@@ -43,7 +43,8 @@ class Plan {
   const Shape& input_shape() const { return graph_.tensors[0].shape; }
   const Shape& output_shape() const { return graph_.tensors[size_t(graph_.output)].shape; }
   std::vector<StepInfo> steps() const;
-  // Shapes of the tensors run() computes (the input and every op output not folded away).
+  // Per-sample shape of every tensor of the graph (the input and every op's output, fused
+  // away or not), as the ops' prepare() inferred them.
   std::map<std::string, Shape> tensor_shapes() const;
   const KernelConfig& kernels() const { return *kernels_; }
   int num_threads() const { return num_threads_; }

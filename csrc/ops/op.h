@@ -75,6 +75,8 @@ class Op {
 };
 
 std::unique_ptr<Op> create_op(const OpDesc& desc);
+// The op types create_op knows, sorted: the one list the file readers and the tests use.
+std::vector<std::string> op_types();
 
 // Largest tensor (elements per sample) a file may declare: 2^28 floats, 1 GiB per sample, far
 // beyond real models (ResNet-18's largest map is 0.8 M), and small enough that no product of

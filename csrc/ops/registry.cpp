@@ -19,9 +19,12 @@ std::unique_ptr<Op> make_max_pool2d(const OpDesc&);
 std::unique_ptr<Op> make_relu(const OpDesc&);
 std::unique_ptr<Op> make_shortcut_a(const OpDesc&);
 
-std::unique_ptr<Op> create_op(const OpDesc& desc) {
-  using Factory = std::unique_ptr<Op> (*)(const OpDesc&);
-  static const std::map<std::string, Factory> factories = {
+namespace {
+
+using Factory = std::unique_ptr<Op> (*)(const OpDesc&);
+
+const std::map<std::string, Factory>& factories() {
+  static const std::map<std::string, Factory> table = {
       {"add", make_add},
       {"avg_pool2d", make_avg_pool2d},
       {"batch_norm", make_batch_norm},
@@ -37,9 +40,21 @@ std::unique_ptr<Op> create_op(const OpDesc& desc) {
       {"relu", make_relu},
       {"shortcut_a", make_shortcut_a},
   };
-  auto it = factories.find(desc.type);
-  check(it != factories.end(), "op '", desc.name, "': unknown op type '", desc.type, "'");
+  return table;
+}
+
+}  // namespace
+
+std::unique_ptr<Op> create_op(const OpDesc& desc) {
+  auto it = factories().find(desc.type);
+  check(it != factories().end(), "op '", desc.name, "': unknown op type '", desc.type, "'");
   return it->second(desc);
+}
+
+std::vector<std::string> op_types() {
+  std::vector<std::string> out;
+  for (const auto& entry : factories()) out.push_back(entry.first);
+  return out;
 }
 
 }  // namespace irnet
