@@ -286,4 +286,5 @@ PYBIND11_MODULE(_engine, m) {
       .def_property_readonly("num_threads", &Engine::num_threads)
       .def_property_readonly("arena_floats_per_sample", &Engine::arena_floats_per_sample);
   m.def("available_isas", &available_isas, "ISAs this build and CPU can run, best first");
+  m.def("all_isas", &all_isas, "every ISA name the engine knows (isa=, IRNET_ISA), best first");
 }
