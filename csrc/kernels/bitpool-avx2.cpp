@@ -1,4 +1,6 @@
-// 4 words (256 channels) per ymm register; the last 1-3 words through a masked load and store.
+// 4 words (256 channels) per ymm register, then 2 in an xmm register and the last one alone:
+// no masked loads or stores (AMD's masked stores are microcoded: with the usual 2-8 words a
+// masked tail made the kernel slower than the scalar one).
 #include <immintrin.h>
 
 #include "kernels/bitpool.h"
@@ -13,14 +15,18 @@ void irn_bitpool_b1_ukernel_c256__avx2(const uint64_t* const* taps, size_t n_tap
       m = _mm256_and_si256(m, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(taps[t] + w)));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + w), m);
   }
-  if (w == words) return;
-  const __m256i mask = _mm256_cmpgt_epi64(_mm256_set1_epi64x(int64_t(words - w)), _mm256_setr_epi64x(0, 1, 2, 3));
-  const auto at = [&](size_t t) {
-    return _mm256_maskload_epi64(reinterpret_cast<const long long*>(taps[t] + w), mask);
-  };
-  __m256i m = at(0);
-  for (size_t t = 1; t < n_taps; ++t) m = _mm256_and_si256(m, at(t));
-  _mm256_maskstore_epi64(reinterpret_cast<long long*>(out + w), mask, m);
+  if (w + 2 <= words) {
+    __m128i m = _mm_loadu_si128(reinterpret_cast<const __m128i*>(taps[0] + w));
+    for (size_t t = 1; t < n_taps; ++t)
+      m = _mm_and_si128(m, _mm_loadu_si128(reinterpret_cast<const __m128i*>(taps[t] + w)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + w), m);
+    w += 2;
+  }
+  if (w < words) {
+    uint64_t m = taps[0][w];
+    for (size_t t = 1; t < n_taps; ++t) m &= taps[t][w];
+    out[w] = m;
+  }
 }
 
 }  // namespace irnet
