@@ -376,7 +376,10 @@ int main() {
   int kernels = 0;
   // One run per kernel of each job's list whose ISA this CPU has; the same seed for each, so
   // every kernel sees the same cases.
+  const std::vector<std::string> known = all_isas();
   const auto run = [&](const char* isa, const char* name, auto&& test) {
+    // A list line whose ISA is not in the one list would never be dispatched or tested.
+    expect(std::find(known.begin(), known.end(), isa) != known.end(), "ISA of a list line is known", name, 0, 0, 0);
     if (!cpu_runs(isa)) {
       std::printf("%s: skipped (this CPU lacks %s)\n", name, isa);
       return;
