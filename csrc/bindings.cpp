@@ -294,4 +294,5 @@ PYBIND11_MODULE(_engine, m) {
       .def_property_readonly("arena_floats_per_sample", &Engine::arena_floats_per_sample);
   m.def("available_isas", &available_isas, "ISAs this build and CPU can run, best first");
   m.def("op_types", &op_types, "The op types the engine runs (sorted)");
+  m.def("all_isas", &all_isas, "every ISA name the engine knows (isa=, IRNET_ISA), best first");
 }

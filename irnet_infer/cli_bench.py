@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from irnet_infer.model import isa_help
 from irnet_infer.progress import progress
 
 EPILOG = """examples:
@@ -30,7 +31,7 @@ def add_parser(subparsers):
     p.add_argument("model", help="the .irb file")
     p.add_argument("--threads", type=int, help="engine threads (default: physical cores)")
     p.add_argument("--batch", type=int, default=1, help="images per run (default 1)")
-    p.add_argument("--isa", help="force a kernel set: avx512, avx2, neon or scalar")
+    p.add_argument("--isa", help=isa_help())
     p.add_argument("--per-layer", action="store_true", help="also time every engine step")
     p.add_argument("--iterations", type=int, help="timed runs (default: runs until --seconds of them, at least 10)")
     p.add_argument("--seconds", type=float, default=2.0, help="time budget for the timed runs (default 2)")

@@ -15,6 +15,7 @@ import sys
 import numpy as np
 
 from irnet_infer.classify import class_name, ranked
+from irnet_infer.model import isa_help
 from irnet_infer.paths import describe_os_error, require_file
 from irnet_infer.progress import progress
 
@@ -34,7 +35,7 @@ def add_parser(subparsers):
     p.add_argument("--top", "-k", type=int, default=5, metavar="K", help="classes to show per image (default 5)")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of text")
     p.add_argument("--threads", type=int, help="engine threads (default: physical cores)")
-    p.add_argument("--isa", help="force a kernel set: avx512, avx2, neon or scalar")
+    p.add_argument("--isa", help=isa_help())
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     return p

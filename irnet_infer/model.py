@@ -16,6 +16,12 @@ from irnet_infer.preprocess import preprocess_image
 DEFAULT_MAX_BATCH_BYTES = 4 * 1024**3
 
 
+def isa_help() -> str:
+    """The CLI's --isa help, from the engine's one list of ISA names."""
+    return (f"force a kernel set: one of {', '.join(_engine.all_isas())} "
+            f"(this machine runs {', '.join(_engine.available_isas())})")
+
+
 def default_num_threads() -> int:
     """Physical cores available to this process: hyper-threads share one popcount unit, so
     counting them only adds contention."""
@@ -40,8 +46,9 @@ class Model:
     Args:
         path: the `.irb` file written by `python -m export.convert`.
         num_threads: OpenMP threads per call; default: the physical cores available.
-        isa: force a kernel set (`"avx512"`, `"avx2"`, `"neon"`, `"scalar"`); default: the
-            `IRNET_ISA` environment variable, else the best this CPU runs.
+        isa: force a kernel set, one of `irnet_infer.all_isas()` that this machine runs
+            (`irnet_infer.available_isas()`); default: the `IRNET_ISA` environment variable,
+            else the best this CPU runs.
         max_batch_bytes: refuse batches whose engine buffers would exceed this (default 4 GiB),
             checked from the input's shape before anything is allocated.
 

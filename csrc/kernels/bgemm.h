@@ -47,6 +47,23 @@ struct BgemmLhs {
   uint64_t word(size_t i, size_t k) const { return base[size_t(row_offsets[i]) + k_offsets[k]]; }
 };
 
+// Contract of every kernel's run(m, n, a, packed_b, out); the op checks it where it calls
+// (bgemm_contract_violation below; k_bits once at load, in every build):
+//  - 1 <= k_words and 0 < k_bits <= 64 * k_words: the 64 * k_words - k_bits bit positions that
+//    are no real product (wherever they lie, e.g. each tap's channel tail) are 0 in A and B
+//    alike, so they count 0 in popcount(A XOR B);
+//  - k_bits < 2^24 (kBgemmMaxKBits): the AVX-512 epilogue computes k_bits - 2 * count with one
+//    float FMA, exact only for integers below 2^24; it also keeps every count in int32;
+//  - |correction[i][j]| <= k_bits, so the corrected integer dot fits int32;
+//  - packed_b is bgemm_pack_b's output for this kernel, advanced by whole panels: a call over
+//    output columns [col, col + n) passes packed_b + col * k_words with col a multiple of nr;
+//  - mul, bias and each correction row hold col + n values; out and residual rows are ldo
+//    floats apart with ldo >= col + n, and out overlaps none of the inputs;
+//  - every base[row_offsets[i] + k_offsets[k]] (i < m, k < k_words) is readable; the offsets
+//    are 32-bit, so A spans fewer than 2^32 words;
+//  - m >= 1 and n >= 1; no alignment is required of any pointer.
+constexpr int32_t kBgemmMaxKBits = (int32_t(1) << 24) - 1;
+
 struct BgemmKernel {
   size_t nr;      // panel width the packed B must have
   int lane_bits;  // 64, or 32: the kernel counts in 32-bit lanes (B panels of half words)
@@ -80,14 +97,26 @@ inline void bgemm_tiles(size_t m, size_t n, const BgemmLhs& a, const uint64_t* p
   }
 }
 
+// The first broken clause of the contract above that is cheap to test (sizes, k_bits, column
+// offset; not the pointers' extents), or null when none is. ops/ assert it per call in
+// builds with IRNET_CHECK_CONTRACTS (the sanitizer build CI runs) and check k_bits at load.
+inline const char* bgemm_contract_violation(size_t n, const BgemmLhs& a, const BgemmOutput& o,
+                                            const BgemmKernel& kernel) {
+  if (n == 0 || a.k_words == 0) return "n and k_words must be at least 1";
+  if (o.k_bits > kBgemmMaxKBits) return "k_bits must be below 2^24";
+  if (o.k_bits <= 0 || size_t(o.k_bits) > 64 * a.k_words) return "k_bits must lie in [1, 64 * k_words]";
+  if (o.col % kernel.nr != 0) return "col must be a multiple of the kernel's nr";
+  if (o.ldo < o.col + n) return "ldo must be at least col + n";
+  return nullptr;
+}
+
 // B (n rows of k_words words) in the panels `kernel` reads; panel p starts at word p*nr*k_words.
 std::vector<uint64_t> bgemm_pack_b(size_t n, size_t k_words, const BgemmKernel& kernel, const uint64_t* b);
 
 #define IRN_BGEMM_KERNEL(name) \
   void name(size_t m, size_t n, const BgemmLhs& a, const uint64_t* packed_b, const BgemmOutput& out)
-IRN_BGEMM_KERNEL(irn_bgemm_f32_ukernel_1x8__scalar);
-IRN_BGEMM_KERNEL(irn_bgemm_f32_ukernel_4x32__avx512);
-IRN_BGEMM_KERNEL(irn_bgemm_f32_ukernel_4x8__avx2);
-IRN_BGEMM_KERNEL(irn_bgemm_f32_ukernel_2x8__neon);
+#define IRN_BGEMM_UKERNEL(isa, name, nr, lane_bits) IRN_BGEMM_KERNEL(name);
+#include "kernels/bgemm.inc"
+#undef IRN_BGEMM_UKERNEL
 
 }  // namespace irnet

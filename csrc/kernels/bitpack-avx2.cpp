@@ -13,7 +13,7 @@ inline uint64_t sign_bits8(const float* p, __m256 zero) {
 
 }  // namespace
 
-void irn_bitpack_ukernel__avx2(const float* x, size_t rows, size_t channels, uint64_t* out) {
+void irn_bitpack_b1_ukernel__avx2(const float* x, size_t rows, size_t channels, uint64_t* out) {
   const size_t words = words_for(channels);
   const __m256 zero = _mm256_setzero_ps();
   if (channels % 64 == 0) {  // whole words: the rows are one run of words, no tails

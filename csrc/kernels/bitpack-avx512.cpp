@@ -17,7 +17,7 @@ inline uint64_t sign_bits64(const float* p, __m512 zero) {
 
 }  // namespace
 
-void irn_bitpack_ukernel__avx512(const float* x, size_t rows, size_t channels, uint64_t* out) {
+void irn_bitpack_b1_ukernel__avx512(const float* x, size_t rows, size_t channels, uint64_t* out) {
   const size_t words = words_for(channels);
   const __m512 zero = _mm512_setzero_ps();
   if (channels % 64 == 0) {  // whole words: the rows are one run of words, no tails

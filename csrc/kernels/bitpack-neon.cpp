@@ -31,7 +31,7 @@ inline uint64_t sign_word(const float* p, float32x4_t zero, uint8x16_t weights) 
 
 }  // namespace
 
-void irn_bitpack_ukernel__neon(const float* x, size_t rows, size_t channels, uint64_t* out) {
+void irn_bitpack_b1_ukernel__neon(const float* x, size_t rows, size_t channels, uint64_t* out) {
   const size_t words = words_for(channels);
   const float32x4_t zero = vdupq_n_f32(0.0f);
   static const uint8_t kWeights[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};

@@ -4,7 +4,7 @@
 
 namespace irnet {
 
-void irn_bitpack_ukernel__scalar(const float* x, size_t rows, size_t channels, uint64_t* out) {
+void irn_bitpack_b1_ukernel__scalar(const float* x, size_t rows, size_t channels, uint64_t* out) {
   const size_t words = words_for(channels);
   for (size_t r = 0; r < rows; ++r) {
     const float* row = x + r * channels;

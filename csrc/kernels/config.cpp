@@ -1,6 +1,7 @@
 #include "kernels/config.h"
 
 #include <cstdlib>
+#include <cstring>
 
 #include "common.h"
 #include "kernels/cpu_features.h"
@@ -9,46 +10,130 @@ namespace irnet {
 
 namespace {
 
-struct Entry {
-  KernelConfig config;
-  bool (*supported)();
+// Every ISA the engine knows, best first: the one list. An ISA is built when some <job>.inc
+// lists a kernel for it (the lists compile only the files this target has).
+struct Isa {
+  const char* name;
+  bool (*cpu_runs)();
+};
+const Isa kIsas[] = {
+    {"avx512", [] { return cpu_features().avx512; }},
+    {"avx2", [] { return cpu_features().avx2; }},
+    {"neon", [] { return cpu_features().neon; }},
+    {"scalar", [] { return true; }},
 };
 
-// Best first. An ISA enters this list only in builds that compile its kernels.
-const Entry kEntries[] = {
+// SGEMM kernels in the shape of a <job>.inc list: IRN_SGEMM_UKERNEL(isa, name, nr). The SGEMM
+// files (sgemm.h, sgemm-*.cpp) keep their own names; an sgemm.inc beside them replaces these
+// lines with #include "kernels/sgemm.inc".
+#define IRN_SGEMM_LIST                                              \
+  IRN_SGEMM_AVX512(IRN_SGEMM_UKERNEL(avx512, irn_sgemm_ukernel_7x64__avx512, 64)) \
+  IRN_SGEMM_AVX2(IRN_SGEMM_UKERNEL(avx2, irn_sgemm_ukernel_6x16__avx2, 16))       \
+  IRN_SGEMM_NEON(IRN_SGEMM_UKERNEL(neon, irn_sgemm_ukernel_4x16__neon, 16))       \
+  IRN_SGEMM_UKERNEL(scalar, irn_sgemm_ukernel_1x8__scalar, 8)
 #ifdef IRNET_HAVE_AVX512
-    {{"avx512", irn_bitpack_ukernel__avx512, {32, 32, irn_bgemm_f32_ukernel_4x32__avx512},
-      {64, irn_sgemm_ukernel_7x64__avx512},
-      irn_maxpool_ukernel__avx512},
-     [] { return cpu_features().avx512_vpopcntdq; }},
+#define IRN_SGEMM_AVX512(line) line
+#else
+#define IRN_SGEMM_AVX512(line)
 #endif
 #ifdef IRNET_HAVE_AVX2
-    {{"avx2", irn_bitpack_ukernel__avx2, {8, 64, irn_bgemm_f32_ukernel_4x8__avx2},
-      {16, irn_sgemm_ukernel_6x16__avx2},
-      irn_maxpool_ukernel__avx2},
-     [] { return cpu_features().avx2; }},
+#define IRN_SGEMM_AVX2(line) line
+#else
+#define IRN_SGEMM_AVX2(line)
 #endif
 #ifdef IRNET_HAVE_NEON
-    {{"neon", irn_bitpack_ukernel__neon, {8, 64, irn_bgemm_f32_ukernel_2x8__neon},
-      {16, irn_sgemm_ukernel_4x16__neon},
-      irn_maxpool_ukernel__neon},
-     [] { return cpu_features().neon; }},
+#define IRN_SGEMM_NEON(line) line
+#else
+#define IRN_SGEMM_NEON(line)
 #endif
-    {{"scalar", irn_bitpack_ukernel__scalar, {8, 64, irn_bgemm_f32_ukernel_1x8__scalar},
-      {8, irn_sgemm_ukernel_1x8__scalar},
-      irn_maxpool_ukernel__scalar},
-     [] { return true; }},
+
+// The kernels of `isa`, each field taken by name from its job's list (the first line for the
+// ISA). Returns false when no list names the ISA (not built); a built ISA missing a job is a
+// build error the kernel tests report (kernel_config refuses it).
+bool fill_config(const char* isa, KernelConfig& c) {
+  bool any = false;
+  const auto mine = [&](const char* line_isa, bool taken) {
+    const bool match = !taken && std::strcmp(line_isa, isa) == 0;
+    any = any || std::strcmp(line_isa, isa) == 0;
+    return match;
+  };
+  c.isa = isa;
+#define IRN_BITPACK_UKERNEL(line_isa, name) \
+  if (mine(#line_isa, c.bitpack != nullptr)) c.bitpack = name;
+#include "kernels/bitpack.inc"
+#undef IRN_BITPACK_UKERNEL
+#define IRN_BGEMM_UKERNEL(line_isa, name, nr_, lane_bits_) \
+  if (mine(#line_isa, c.bgemm.run != nullptr)) c.bgemm = BgemmKernel{nr_, lane_bits_, name};
+#include "kernels/bgemm.inc"
+#undef IRN_BGEMM_UKERNEL
+#define IRN_SGEMM_UKERNEL(line_isa, name, nr_) \
+  if (mine(#line_isa, c.sgemm.run != nullptr)) c.sgemm = SgemmKernel{nr_, name};
+  IRN_SGEMM_LIST
+#undef IRN_SGEMM_UKERNEL
+#define IRN_MAXPOOL_UKERNEL(line_isa, name) \
+  if (mine(#line_isa, c.maxpool != nullptr)) c.maxpool = name;
+#include "kernels/maxpool.inc"
+#undef IRN_MAXPOOL_UKERNEL
+#define IRN_BITPOOL_UKERNEL(line_isa, name) \
+  if (mine(#line_isa, c.bitpool != nullptr)) c.bitpool = name;
+#include "kernels/bitpool.inc"
+#undef IRN_BITPOOL_UKERNEL
+  return any;
+}
+
+// A job with no kernel for a built ISA, or null.
+const char* missing_job(const KernelConfig& c) {
+  if (!c.bitpack) return "bitpack";
+  if (!c.bgemm.run) return "bgemm";
+  if (!c.sgemm.run) return "sgemm";
+  if (!c.maxpool) return "maxpool";
+  if (!c.bitpool) return "bitpool";
+  return nullptr;
+}
+
+struct Built {
+  const Isa* isa;
+  KernelConfig config;
 };
 
-const char* const kKnownIsas[] = {"avx512", "avx2", "neon", "scalar"};
+// The built ISAs' configs, made once, in kIsas order.
+const std::vector<Built>& built() {
+  static const std::vector<Built> configs = [] {
+    std::vector<Built> out;
+    for (const Isa& isa : kIsas) {
+      KernelConfig c;
+      if (fill_config(isa.name, c)) out.push_back({&isa, c});
+    }
+    return out;
+  }();
+  return configs;
+}
+
+std::string isa_names() {
+  std::string s;
+  for (const Isa& isa : kIsas) s += std::string(s.empty() ? "" : ", ") + isa.name;
+  return s;
+}
 
 }  // namespace
 
+std::vector<std::string> all_isas() {
+  std::vector<std::string> out;
+  for (const Isa& isa : kIsas) out.push_back(isa.name);
+  return out;
+}
+
 std::vector<std::string> available_isas() {
   std::vector<std::string> out;
-  for (const Entry& e : kEntries)
-    if (e.supported()) out.push_back(e.config.isa);
+  for (const Built& b : built())
+    if (b.isa->cpu_runs()) out.push_back(b.isa->name);
   return out;
+}
+
+bool cpu_runs(const std::string& name) {
+  for (const Isa& isa : kIsas)
+    if (name == isa.name) return isa.cpu_runs();
+  return false;
 }
 
 const KernelConfig& kernel_config(const std::string& requested) {
@@ -57,19 +142,23 @@ const KernelConfig& kernel_config(const std::string& requested) {
     const char* env = std::getenv("IRNET_ISA");
     if (env && *env) isa = env;
   }
+  const Built* pick = nullptr;
   if (isa.empty()) {
-    for (const Entry& e : kEntries)
-      if (e.supported()) return e.config;
+    for (const Built& b : built())
+      if (!pick && b.isa->cpu_runs()) pick = &b;
+  } else {
+    bool known = false;
+    for (const Isa& k : kIsas) known = known || isa == k.name;
+    check(known, "unknown ISA '", isa, "' (IRNET_ISA or isa=): choose one of ", isa_names());
+    for (const Built& b : built())
+      if (isa == b.isa->name) pick = &b;
+    check(pick != nullptr, "ISA '", isa, "' is not built into this engine");
+    check(pick->isa->cpu_runs(), "ISA '", isa, "' is not supported by this CPU");
   }
-  bool known = false;
-  for (const char* k : kKnownIsas) known = known || isa == k;
-  check(known, "unknown ISA '", isa, "' (IRNET_ISA or isa=): choose one of avx512, avx2, neon, scalar");
-  for (const Entry& e : kEntries) {
-    if (isa != e.config.isa) continue;
-    check(e.supported(), "ISA '", isa, "' is not supported by this CPU");
-    return e.config;
-  }
-  fail("ISA '", isa, "' is not built into this engine or not supported by this CPU");
+  const char* missing = missing_job(pick->config);
+  check(missing == nullptr, "ISA '", pick->isa->name, "' is built without a ", missing ? missing : "",
+        " kernel (add it to kernels/", missing ? missing : "", ".inc)");
+  return pick->config;
 }
 
 }  // namespace irnet

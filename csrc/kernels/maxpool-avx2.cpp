@@ -14,7 +14,7 @@ inline __m256 max_nan(__m256 acc, __m256 v) {
 
 }  // namespace
 
-void irn_maxpool_ukernel__avx2(const float* const* taps, size_t n_taps, size_t channels, float* out) {
+void irn_maxpool_f32_ukernel_c32__avx2(const float* const* taps, size_t n_taps, size_t channels, float* out) {
   const __m256 lowest = _mm256_set1_ps(-__builtin_inff());
   size_t c = 0;
   for (; c + 32 <= channels; c += 32) {

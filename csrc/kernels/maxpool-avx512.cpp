@@ -14,7 +14,7 @@ inline __m512 max_nan(__m512 acc, __m512 v) {
 
 }  // namespace
 
-void irn_maxpool_ukernel__avx512(const float* const* taps, size_t n_taps, size_t channels, float* out) {
+void irn_maxpool_f32_ukernel_c64__avx512(const float* const* taps, size_t n_taps, size_t channels, float* out) {
   const __m512 lowest = _mm512_set1_ps(-__builtin_inff());
   size_t c = 0;
   for (; c + 64 <= channels; c += 64) {

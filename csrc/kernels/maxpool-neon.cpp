@@ -16,7 +16,7 @@ inline float32x4_t max_nan(float32x4_t acc, float32x4_t v) {
 
 }  // namespace
 
-void irn_maxpool_ukernel__neon(const float* const* taps, size_t n_taps, size_t channels, float* out) {
+void irn_maxpool_f32_ukernel_c16__neon(const float* const* taps, size_t n_taps, size_t channels, float* out) {
   const float32x4_t lowest = vdupq_n_f32(-__builtin_inff());
   size_t c = 0;
   for (; c + 16 <= channels; c += 16) {

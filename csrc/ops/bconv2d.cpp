@@ -29,6 +29,7 @@
 #include <limits>
 #include <numeric>
 
+#include "kernels/contract.h"
 #include "ops/bit_rows.h"
 #include "ops/border_correction.h"
 #include "ops/conv_base.h"
@@ -51,8 +52,10 @@ class BConv2d final : public ConvBase {
     in_place_ = cin_ >= 64;
     const int64_t tap_bits = in_place_ ? words_ * 64 : cin_;
     k_words_ = (checked_mul(taps_, tap_bits, "kernel") + 63) / 64;
-    check(checked_mul(taps_, cin_, "kernel") < (int64_t(1) << 24), desc_.where(),
-          ": kernel too large for exact float output");
+    // The binary GEMM's k_bits contract (kernels/bgemm.h): refused here, in every build.
+    const int64_t k_bits = checked_mul(taps_, cin_, "kernel");
+    check(k_bits <= kBgemmMaxKBits, desc_.where(), ": kernel_h * kernel_w * in_channels = ", k_bits,
+          " exceeds the binary GEMM's limit of 2^24 - 1 = ", kBgemmMaxKBits, " (exact float output)");
     const HostTensor& wt = g.param(desc_, "weight_bits", DType::U64, {cout_, win_.kh, win_.kw, words_});
     const HostTensor& sh = g.param(desc_, "shift", DType::I8, {cout_});
     const uint64_t* w = wt.data<uint64_t>();
@@ -156,6 +159,7 @@ class BConv2d final : public ConvBase {
                             has_padding_ ? correction : nullptr,
                             residual_ ? a.in[1] + out_row * cout_ : nullptr,
                             lo_, hi_, y, size_t(cout_), size_t(j0)};
+        IRN_ASSERT_CONTRACT("bgemm", bgemm_contract_violation(size_t(j1 - j0), lhs, o, k.bgemm));
         k.bgemm.run(size_t(rows), size_t(j1 - j0), lhs, packed_.data() + j0 * k_words_, o);
         if (bits_out_) {
           const int64_t words_out = int64_t(words_for(size_t(cout_)));

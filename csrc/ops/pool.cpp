@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/contract.h"
 #include "ops/op.h"
 #include "ops/parallel.h"
 #include "ops/scratch.h"
@@ -31,13 +32,23 @@ class Pool2d final : public Op {
   bool commutes_with_increasing_maps() const override { return max_; }
 
   void run(const RunArgs& a) const override {
-    if (bits_) return run_bits(a);
     const int64_t rows = a.batch * out_.h;
-    // About one thread per 2^20 window taps: pools are memory bound and quick.
-    const int64_t work = rows * out_.w * win_.kh * win_.kw * in_.c;
+    // About one thread per 2^20 window taps (of a channel, or for bits of a word): pools are
+    // memory bound and quick.
+    const int64_t lanes = bits_ ? int64_t(words_for(size_t(in_.c))) : in_.c;
+    const int64_t work = rows * out_.w * win_.kh * win_.kw * lanes;
     const int threads = int(std::max<int64_t>(1, std::min<int64_t>(a.num_threads, work >> 20)));
     // The cells a window can cover: a kernel larger than the map is clipped to it.
     const size_t window = size_t(std::min(win_.kh, in_.h) * std::min(win_.kw, in_.w));
+    if (bits_) {
+      parallel_region(threads, [&] { thread_scratch<const uint64_t*>(window); }, [&] {
+        const uint64_t** taps = thread_scratch<const uint64_t*>(window);
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t ox = 0; ox < out_.w; ++ox) pool_bits_pixel(a, r / out_.h, r % out_.h, ox, taps);
+      });
+      return;
+    }
     parallel_region(threads, [&] { thread_scratch<const float*>(window); }, [&] {
       const float** taps = thread_scratch<const float*>(window);
 #pragma omp for schedule(static)
@@ -61,22 +72,17 @@ class Pool2d final : public Op {
             std::min(x0 + win_.kw, in_.w)};
   }
 
-  void run_bits(const RunArgs& a) const {
+  // One output pixel of the max pool of sign bits; taps: room for the window's input pixels.
+  void pool_bits_pixel(const RunArgs& a, int64_t n, int64_t oy, int64_t ox, const uint64_t** taps) const {
     const int64_t words = int64_t(words_for(size_t(in_.c)));
     const uint64_t* in = a.in_bits;
-    uint64_t* out = a.out_bits;
-    for (int64_t n = 0; n < a.batch; ++n)
-      for (int64_t oy = 0; oy < out_.h; ++oy)
-        for (int64_t ox = 0; ox < out_.w; ++ox) {
-          const Cells w = cells(oy, ox);
-          uint64_t* dst = out + ((n * out_.h + oy) * out_.w + ox) * words;
-          std::fill(dst, dst + words, ~uint64_t(0));
-          for (int64_t y = w.ys; y < w.y1; ++y)
-            for (int64_t x = w.xs; x < w.x1; ++x) {
-              const uint64_t* src = in + ((n * in_.h + y) * in_.w + x) * words;
-              for (int64_t i = 0; i < words; ++i) dst[i] &= src[i];
-            }
-        }
+    uint64_t* dst = a.out_bits + ((n * out_.h + oy) * out_.w + ox) * words;
+    const Cells w = cells(oy, ox);
+    size_t n_taps = 0;
+    for (int64_t y = w.ys; y < w.y1; ++y)
+      for (int64_t x = w.xs; x < w.x1; ++x) taps[n_taps++] = in + ((n * in_.h + y) * in_.w + x) * words;
+    IRN_ASSERT_CONTRACT("bitpool", n_taps == 0 ? "n_taps must be at least 1" : nullptr);
+    a.kernels->bitpool(taps, n_taps, size_t(words), dst);
   }
 
   // taps: room for the window's input pixels.
@@ -88,6 +94,7 @@ class Pool2d final : public Op {
     for (int64_t y = w.ys; y < w.y1; ++y)
       for (int64_t x = w.xs; x < w.x1; ++x) taps[n_taps++] = a.in[0] + ((n * in_.h + y) * in_.w + x) * c;
     if (max_) {
+      IRN_ASSERT_CONTRACT("maxpool", n_taps == 0 ? "n_taps must be at least 1" : nullptr);
       a.kernels->maxpool(taps, n_taps, size_t(c), dst);
       return;
     }

@@ -27,8 +27,12 @@ using namespace irnet;
 
 namespace {
 
-const char* const kUsage =
-    "usage: irnet-run MODEL.irb [INPUT.npy OUTPUT.npy [--dump DIR]] [--threads N] [--isa avx512|avx2|neon|scalar]\n";
+// The --isa names come from the engine's one list (kernels/config.h all_isas()).
+std::string usage() {
+  std::string isas;
+  for (const std::string& isa : all_isas()) isas += (isas.empty() ? "" : "|") + isa;
+  return "usage: irnet-run MODEL.irb [INPUT.npy OUTPUT.npy [--dump DIR]] [--threads N] [--isa " + isas + "]\n";
+}
 
 // The same bound as irnet_infer.Model (DEFAULT_MAX_BATCH_BYTES and its per-sample estimate).
 constexpr double kMaxBatchBytes = 4.0 * 1024 * 1024 * 1024;
@@ -55,7 +59,7 @@ Args parse_args(int argc, char** argv) {
       check(!v.empty() && *end == 0 && n >= 1 && n <= 1024, "--threads must be an integer in 1..1024, got '", v, "'");
       a.threads = int(n);
     } else if (arg == "-h" || arg == "--help") {
-      std::fputs(kUsage, stdout);
+      std::fputs(usage().c_str(), stdout);
       std::exit(0);
     } else {
       check(arg.size() < 2 || arg.compare(0, 2, "--") != 0, "unknown option ", arg);
@@ -151,7 +155,7 @@ int main_checked(int argc, char** argv) {
   try {
     args = parse_args(argc, argv);
   } catch (const Error& e) {
-    std::fprintf(stderr, "irnet-run: %s\n%s", e.what(), kUsage);
+    std::fprintf(stderr, "irnet-run: %s\n%s", e.what(), usage().c_str());
     return 2;
   }
   const KernelConfig* kernels = nullptr;

@@ -3,6 +3,10 @@
 // every tail (M < MR, N not a multiple of NR, K words from 1 to past the unroll, SGEMM K in
 // one or several segments). Binary GEMM outputs and bit-packing must be identical; SGEMM within
 // float rounding.
+// Every kernel of every <job>.inc list runs where this CPU has its ISA (bit pooling against a
+// naive oracle and the scalar kernel); SGEMM, which has no list yet, per available config.
+// Also: every built ISA's config is complete, CPU feature decoding of made-up CPUs, and the
+// binary GEMM's contract check.
 // Run directly or through ctest; exits non-zero on any mismatch. Runs under qemu for NEON.
 #include <algorithm>
 #include <cmath>
@@ -10,7 +14,9 @@
 #include <random>
 #include <vector>
 
+#include "common.h"
 #include "kernels/config.h"
+#include "kernels/cpu_features.h"
 
 using namespace irnet;
 
@@ -77,7 +83,7 @@ bool same_when_split(const Kernel& kernel, size_t m, size_t n, size_t k, const L
   return split == whole;
 }
 
-void test_bgemm(const KernelConfig& cfg, std::mt19937_64& rng) {
+void test_bgemm(const BgemmKernel& kernel, const char* name, std::mt19937_64& rng) {
   const size_t ms[] = {1, 3, 4, 5, 9, 17};
   const size_t ns[] = {1, 7, 8, 9, 31, 32, 33, 70};
   const size_t ks[] = {1, 2, 8, 9, 31, 32, 33, 70};
@@ -109,19 +115,20 @@ void test_bgemm(const KernelConfig& cfg, std::mt19937_64& rng) {
           const float lo = fused & 1 ? -20.0f : -INFINITY, hi = fused & 1 ? 30.0f : INFINITY;
           const BgemmOutput o{k_bits, mul.data(), bias.data(), rows.data(), fused & 2 ? residual.data() : nullptr,
                               lo, hi, out.data(), n};
-          const std::vector<uint64_t> packed = bgemm_pack_b(n, k, cfg.bgemm, b.data());
-          cfg.bgemm.run(m, n, a, packed.data(), o);
+          const std::vector<uint64_t> packed = bgemm_pack_b(n, k, kernel, b.data());
+          kernel.run(m, n, a, packed.data(), o);
           bool ok = true;
           for (size_t i = 0; i < m; ++i)
             for (size_t j = 0; j < n; ++j) ok = ok && double(out[i * n + j]) == reference_output(lhs, b, k, o, i, j);
-          expect(ok, scattered ? "bgemm scattered lhs" : "bgemm", cfg.isa, m, n, k);
-          if (n > cfg.bgemm.nr)
-            expect(same_when_split(cfg.bgemm, m, n, k, a, packed.data(), o, out), "bgemm column split", cfg.isa,
-                   m, n, k);
+          expect(ok, scattered ? "bgemm scattered lhs" : "bgemm", name, m, n, k);
+          expect(bgemm_contract_violation(n, a, o, kernel) == nullptr, "bgemm contract of the test case", name, m,
+                 n, k);
+          if (n > kernel.nr)
+            expect(same_when_split(kernel, m, n, k, a, packed.data(), o, out), "bgemm column split", name, m, n, k);
         }
 }
 
-void test_bitpack(const KernelConfig& cfg, std::mt19937_64& rng) {
+void test_bitpack(BitpackFn bitpack, const char* name, std::mt19937_64& rng) {
   std::normal_distribution<float> normal;
   for (size_t channels : {1, 3, 15, 16, 17, 63, 64, 65, 130, 256}) {
     const size_t rows = 7;
@@ -131,11 +138,11 @@ void test_bitpack(const KernelConfig& cfg, std::mt19937_64& rng) {
     if (x.size() > 1) x[1] = -0.0f;
     const size_t words = words_for(channels);
     std::vector<uint64_t> got(rows * words, ~uint64_t(0)), want(rows * words, 0);
-    cfg.bitpack(x.data(), rows, channels, got.data());
+    bitpack(x.data(), rows, channels, got.data());
     for (size_t r = 0; r < rows; ++r)
       for (size_t c = 0; c < channels; ++c)
         if (x[r * channels + c] < 0.0f) want[r * words + c / 64] |= uint64_t(1) << (c % 64);
-    expect(got == want, "bitpack", cfg.isa, rows, channels, words);
+    expect(got == want, "bitpack", name, rows, channels, words);
   }
 }
 
@@ -199,7 +206,7 @@ void test_sgemm(const KernelConfig& cfg, std::mt19937_64& rng) {
         }
 }
 
-void test_maxpool(const KernelConfig& cfg, std::mt19937_64& rng) {
+void test_maxpool(MaxPoolFn maxpool, const char* name, std::mt19937_64& rng) {
   std::normal_distribution<float> normal;
   for (size_t channels : {1, 7, 16, 31, 32, 64, 65, 130})
     for (size_t n_taps : {1, 4, 9}) {
@@ -213,7 +220,7 @@ void test_maxpool(const KernelConfig& cfg, std::mt19937_64& rng) {
       maps[0][0] = std::nanf("");
       if (channels > 1) maps[n_taps - 1][channels - 1] = std::nanf("");
       std::vector<float> got(channels, 0.0f);
-      cfg.maxpool(taps.data(), n_taps, channels, got.data());
+      maxpool(taps.data(), n_taps, channels, got.data());
       bool ok = true;
       for (size_t c = 0; c < channels; ++c) {
         bool nan = false;
@@ -224,7 +231,7 @@ void test_maxpool(const KernelConfig& cfg, std::mt19937_64& rng) {
         }
         ok = ok && (nan ? std::isnan(got[c]) : got[c] == want);
       }
-      expect(ok, "maxpool", cfg.isa, n_taps, channels, 0);
+      expect(ok, "maxpool", name, n_taps, channels, 0);
     }
   // Equal taps of opposite zero signs: the first one stays, bit for bit, on every ISA (NEON's
   // FMAX alone would pick +0.0).
@@ -233,31 +240,174 @@ void test_maxpool(const KernelConfig& cfg, std::mt19937_64& rng) {
     for (int order = 0; order < 2; ++order) {
       const float* taps[2] = {order ? pos.data() : neg.data(), order ? neg.data() : pos.data()};
       std::vector<float> got(channels, 1.0f);
-      cfg.maxpool(taps, 2, channels, got.data());
+      maxpool(taps, 2, channels, got.data());
       bool ok = true;
       for (float v : got) ok = ok && v == 0.0f && std::signbit(v) == (order == 0);
-      expect(ok, "maxpool signed zeros", cfg.isa, 2, channels, 0);
+      expect(ok, "maxpool signed zeros", name, 2, channels, 0);
     }
   }
+}
+
+// Bit max pooling: the AND of the taps' words, against a naive oracle written per channel from
+// the definition (a pooled channel is -1 only if it is -1 in every tap) and the scalar kernel.
+// Word counts cover every tail of the SIMD tiles (1 to past 2 x 8 words).
+void test_bitpool(BitPoolFn bitpool, const char* name, std::mt19937_64& rng) {
+  for (size_t words : {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33})
+    for (size_t n_taps : {1, 2, 3, 4, 9}) {
+      std::vector<std::vector<uint64_t>> maps(n_taps, std::vector<uint64_t>(words));
+      std::vector<const uint64_t*> taps;
+      for (auto& m : maps) {
+        // Mostly ones, so that ANDs over 9 taps still leave bits set.
+        for (auto& w : m) w = rng() | rng() | rng();
+        taps.push_back(m.data());
+      }
+      std::vector<uint64_t> got(words + 1, 0x5a5a5a5a5a5a5a5a), scalar(words);
+      bitpool(taps.data(), n_taps, words, got.data());
+      irn_bitpool_b1_ukernel_c64__scalar(taps.data(), n_taps, words, scalar.data());
+      bool ok = got[words] == 0x5a5a5a5a5a5a5a5a;  // nothing written past the end
+      for (size_t c = 0; c < words * 64; ++c) {
+        bool negative = true;
+        for (size_t t = 0; t < n_taps; ++t) negative = negative && ((maps[t][c / 64] >> (c % 64)) & 1);
+        ok = ok && ((got[c / 64] >> (c % 64)) & 1) == uint64_t(negative);
+      }
+      expect(ok, "bitpool", name, n_taps, words, 0);
+      expect(std::equal(scalar.begin(), scalar.end(), got.begin()), "bitpool vs scalar", name, n_taps, words, 0);
+    }
+}
+
+// Every ISA this build has and this CPU runs has a kernel for every job; bad names are refused.
+void test_configs() {
+  const std::vector<std::string> all = all_isas();
+  for (const std::string& isa : available_isas()) {
+    bool listed = std::find(all.begin(), all.end(), isa) != all.end();
+    const char* why = nullptr;
+    try {
+      const KernelConfig& c = kernel_config(isa);
+      listed = listed && c.bitpack && c.bgemm.run && c.sgemm.run && c.maxpool && c.bitpool && isa == c.isa;
+    } catch (const Error& e) {
+      why = e.what();
+    }
+    if (why) std::printf("%s\n", why);
+    expect(listed && !why, "complete config", isa.c_str(), 0, 0, 0);
+  }
+  expect(available_isas().back() == "scalar" && all.back() == "scalar", "scalar last", "", 0, 0, 0);
+  bool refused = false;
+  try {
+    kernel_config("sse9");
+  } catch (const Error&) {
+    refused = true;
+  }
+  expect(refused, "unknown ISA refused", "sse9", 0, 0, 0);
+}
+
+// Decoding made-up CPUs: AVX-512 needs every extension its files are compiled with (F, BW, VL,
+// DQ, VPOPCNTDQ, FMA) and the OS saving zmm state; AVX2 needs FMA and ymm state.
+void test_cpu_features() {
+  X86CpuidRegs full;
+  full.leaf1_ecx = 1u << 27 | 1u << 12;  // OSXSAVE, FMA
+  full.has_leaf7 = true;
+  full.leaf7_ebx = 1u << 5 | 1u << 16 | 1u << 17 | 1u << 30 | 1u << 31;  // AVX2, F, DQ, BW, VL
+  full.leaf7_ecx = 1u << 14;                                            // VPOPCNTDQ
+  full.xcr0 = 0xe7;
+  const CpuFeatures f = decode_x86_features(full);
+  expect(f.avx2 && f.avx512, "decode: every feature", "x86", 0, 0, 0);
+  struct Drop {
+    const char* what;
+    uint32_t X86CpuidRegs::*reg;
+    uint32_t bit;
+    bool avx2_stays;
+  };
+  const Drop drops[] = {{"AVX512F", &X86CpuidRegs::leaf7_ebx, 1u << 16, true},
+                        {"AVX512DQ", &X86CpuidRegs::leaf7_ebx, 1u << 17, true},
+                        {"AVX512BW", &X86CpuidRegs::leaf7_ebx, 1u << 30, true},
+                        {"AVX512VL", &X86CpuidRegs::leaf7_ebx, 1u << 31, true},
+                        {"VPOPCNTDQ", &X86CpuidRegs::leaf7_ecx, 1u << 14, true},
+                        {"zmm state (XCR0 0xe0)", &X86CpuidRegs::xcr0, 0xe0, true},
+                        {"ymm state (XCR0 0x4)", &X86CpuidRegs::xcr0, 0x4, false},
+                        {"FMA", &X86CpuidRegs::leaf1_ecx, 1u << 12, false},
+                        {"OSXSAVE", &X86CpuidRegs::leaf1_ecx, 1u << 27, false}};
+  for (const Drop& d : drops) {
+    X86CpuidRegs r = full;
+    r.*d.reg &= ~d.bit;
+    const CpuFeatures g = decode_x86_features(r);
+    const bool ok = !g.avx512 && g.avx2 == d.avx2_stays;
+    if (!ok) std::printf("FAIL decode without %s\n", d.what);
+    expect(ok, "decode: one feature missing", "x86", 0, 0, 0);
+  }
+  X86CpuidRegs no_leaf7 = full;
+  no_leaf7.has_leaf7 = false;
+  expect(!decode_x86_features(no_leaf7).avx2, "decode: no leaf 7", "x86", 0, 0, 0);
+  const CpuFeatures& here = cpu_features();
+  std::printf("this CPU: avx512 %d, avx2 %d, neon %d\n", here.avx512, here.avx2, here.neon);
+}
+
+// The binary GEMM's contract check refuses each broken clause it covers.
+void test_bgemm_contract() {
+  const BgemmKernel kernel{8, 64, irn_bgemm_f32_ukernel_1x8__scalar};
+  const uint32_t offsets[4] = {0, 1, 2, 3};
+  const uint64_t words[4] = {};
+  const BgemmLhs a{words, offsets, offsets, 4};
+  const BgemmOutput ok{256, nullptr, nullptr, nullptr, nullptr, 0.0f, 0.0f, nullptr, 16, 8};
+  expect(bgemm_contract_violation(8, a, ok, kernel) == nullptr, "contract: valid call", "", 0, 0, 0);
+  BgemmOutput o = ok;
+  o.k_bits = 257;  // more bits than 4 words hold
+  expect(bgemm_contract_violation(8, a, o, kernel) != nullptr, "contract: k_bits > 64 k_words", "", 0, 0, 0);
+  const std::vector<uint32_t> many(size_t(1) << 18, 0);
+  const BgemmLhs big{words, offsets, many.data(), many.size()};  // 2^24 bits
+  o = ok;
+  o.k_bits = int32_t(1) << 24;
+  expect(bgemm_contract_violation(8, big, o, kernel) != nullptr, "contract: k_bits = 2^24", "", 0, 0, 0);
+  o.k_bits = kBgemmMaxKBits;
+  expect(bgemm_contract_violation(8, big, o, kernel) == nullptr, "contract: k_bits = 2^24 - 1", "", 0, 0, 0);
+  o = ok;
+  o.col = 4;  // not on a panel boundary
+  expect(bgemm_contract_violation(8, a, o, kernel) != nullptr, "contract: col % nr", "", 0, 0, 0);
+  o = ok;
+  o.ldo = 15;
+  expect(bgemm_contract_violation(8, a, o, kernel) != nullptr, "contract: ldo", "", 0, 0, 0);
 }
 
 }  // namespace
 
 int main() {
-  const std::vector<std::string> isas = available_isas();
-  int passed = 0, failed = 0;
-  for (const std::string& isa : isas) {
-    const KernelConfig& cfg = kernel_config(isa);
+  test_configs();
+  test_cpu_features();
+  test_bgemm_contract();
+  int kernels = 0;
+  // One run per kernel of each job's list whose ISA this CPU has; the same seed for each, so
+  // every kernel sees the same cases.
+  const std::vector<std::string> known = all_isas();
+  const auto run = [&](const char* isa, const char* name, auto&& test) {
+    // A list line whose ISA is not in the one list would never be dispatched or tested.
+    expect(std::find(known.begin(), known.end(), isa) != known.end(), "ISA of a list line is known", name, 0, 0, 0);
+    if (!cpu_runs(isa)) {
+      std::printf("%s: skipped (this CPU lacks %s)\n", name, isa);
+      return;
+    }
     std::mt19937_64 rng(42);
     const int before = failures;
-    test_bgemm(cfg, rng);
-    test_bitpack(cfg, rng);
-    test_sgemm(cfg, rng);
-    test_maxpool(cfg, rng);
-    const bool ok = failures == before;
-    std::printf("kernels [%s]: %s\n", isa.c_str(), ok ? "ok" : "FAILED");
-    (ok ? passed : failed)++;
+    test(rng);
+    ++kernels;
+    std::printf("%s: %s\n", name, failures == before ? "ok" : "FAILED");
+  };
+#define IRN_BGEMM_UKERNEL(isa, name, nr, lane_bits) \
+  run(#isa, #name, [](std::mt19937_64& rng) { test_bgemm(BgemmKernel{nr, lane_bits, name}, #name, rng); });
+#include "kernels/bgemm.inc"
+#undef IRN_BGEMM_UKERNEL
+#define IRN_BITPACK_UKERNEL(isa, name) run(#isa, #name, [](std::mt19937_64& rng) { test_bitpack(name, #name, rng); });
+#include "kernels/bitpack.inc"
+#undef IRN_BITPACK_UKERNEL
+#define IRN_MAXPOOL_UKERNEL(isa, name) run(#isa, #name, [](std::mt19937_64& rng) { test_maxpool(name, #name, rng); });
+#include "kernels/maxpool.inc"
+#undef IRN_MAXPOOL_UKERNEL
+#define IRN_BITPOOL_UKERNEL(isa, name) run(#isa, #name, [](std::mt19937_64& rng) { test_bitpool(name, #name, rng); });
+#include "kernels/bitpool.inc"
+#undef IRN_BITPOOL_UKERNEL
+  // SGEMM has no <job>.inc yet: its kernel of each available config.
+  for (const std::string& isa : available_isas()) {
+    const std::string name = "sgemm [" + isa + "]";
+    run(isa.c_str(), name.c_str(), [&](std::mt19937_64& rng) { test_sgemm(kernel_config(isa), rng); });
   }
-  std::printf("%d passed, %d failed\n", passed, failed);
+  std::printf("%d kernels tested, %d failures\n", kernels, failures);
   return failures ? 1 : 0;
 }
