@@ -11,7 +11,8 @@ import os as _os
 # the core its preempted partner needs, and a layer split across 2 threads took 10-30x longer
 # (docs/PERFORMANCE.md, "Batches and threads"). libgomp reads the variable once, when the
 # extension loads it; it is removed again so that OpenMP runtimes loaded later (torch's own
-# libgomp) keep their defaults.
+# libgomp) keep their defaults. Where libgomp is already loaded (torch imported first), the
+# engine binds to that runtime and this has no effect.
 _SET_WAIT_POLICY = not any(v in _os.environ for v in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"))
 if _SET_WAIT_POLICY:
     _os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
