@@ -129,7 +129,9 @@ class BConv2d final : public ConvBase {
     parallel_region(threads, reserve, [&] {
 #pragma omp for schedule(static)
       for (int64_t r = 0; r < a.batch * padded_h_; ++r) pack_row(k, a.in[0], a.in_bits, r, packed + r * row_words_);
-#pragma omp for schedule(static)
+      // nowait: the region's end is the barrier (one fewer futex wake per layer when idle
+      // workers sleep, see irnet_infer/__init__.py).
+#pragma omp for schedule(static) nowait
       for (int64_t task = 0; task < tasks.count; ++task) {
         const auto [n, p0, rows, j0, j1] = tasks[task];
         if (j0 >= j1) continue;

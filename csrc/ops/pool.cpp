@@ -51,7 +51,9 @@ class Pool2d final : public Op {
     }
     parallel_region(threads, [&] { thread_scratch<const float*>(window); }, [&] {
       const float** taps = thread_scratch<const float*>(window);
-#pragma omp for schedule(static)
+      // nowait: the region's end is the barrier (one fewer futex wake per layer when idle
+      // workers sleep, see irnet_infer/__init__.py).
+#pragma omp for schedule(static) nowait
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t ox = 0; ox < out_.w; ++ox) pool_pixel(a, r / out_.h, r % out_.h, ox, taps);
     });
