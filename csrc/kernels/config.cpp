@@ -18,24 +18,24 @@ struct Entry {
 const Entry kEntries[] = {
 #ifdef IRNET_HAVE_AVX512
     {{"avx512", irn_bitpack_ukernel__avx512, {32, 32, irn_bgemm_f32_ukernel_4x32__avx512},
-      {64, irn_sgemm_ukernel_7x64__avx512},
+      kSgemm_avx512,
       irn_maxpool_ukernel__avx512},
      [] { return cpu_features().avx512_vpopcntdq; }},
 #endif
 #ifdef IRNET_HAVE_AVX2
     {{"avx2", irn_bitpack_ukernel__avx2, {8, 64, irn_bgemm_f32_ukernel_4x8__avx2},
-      {16, irn_sgemm_ukernel_6x16__avx2},
+      kSgemm_avx2,
       irn_maxpool_ukernel__avx2},
      [] { return cpu_features().avx2; }},
 #endif
 #ifdef IRNET_HAVE_NEON
     {{"neon", irn_bitpack_ukernel__neon, {8, 64, irn_bgemm_f32_ukernel_2x8__neon},
-      {16, irn_sgemm_ukernel_4x16__neon},
+      kSgemm_neon,
       irn_maxpool_ukernel__neon},
      [] { return cpu_features().neon; }},
 #endif
     {{"scalar", irn_bitpack_ukernel__scalar, {8, 64, irn_bgemm_f32_ukernel_1x8__scalar},
-      {8, irn_sgemm_ukernel_1x8__scalar},
+      kSgemm_scalar,
       irn_maxpool_ukernel__scalar},
      [] { return true; }},
 };
