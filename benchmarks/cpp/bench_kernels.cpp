@@ -201,18 +201,24 @@ void bench_sgemm(int rounds) {
   std::vector<float> a(m * k), b(k * n), mul(n, 1.0f), bias(n, 0.0f), out(m * n);
   for (auto& v : a) v = u(rng);
   for (auto& v : b) v = u(rng);
+  std::vector<const float*> rows(m);
+  for (size_t i = 0; i < m; ++i) rows[i] = a.data() + i * k;
   const size_t seg = 0;
-  const SgemmLhs lhs{a.data(), k, &seg, 1, k};
+  const SgemmLhs lhs{rows.data(), &seg, 1, k};
   const SgemmOutput o{mul.data(), bias.data(), nullptr, -INFINITY, INFINITY, out.data(), n};
   std::vector<Candidate> cands;
   std::vector<SgemmPackedB> packs;
   packs.reserve(8);
-  for (const std::string& isa : available_isas()) {
-    const SgemmKernel kernel = kernel_config(isa).sgemm;
-    packs.push_back(sgemm_pack_b(k, n, kernel.nr, b.data()));
-    const float* packed = packs.back().data();
-    cands.push_back({"sgemm [" + isa + "]", [=, &lhs, &o] { kernel.run(m, n, lhs, packed, o); }});
+  // Every line of sgemm.inc whose ISA this CPU runs (its whole panel loop, SgemmKernel::run).
+#define IRN_SGEMM_UKERNEL(isa, mr_, nr_, fn)                                            \
+  if (cpu_runs(#isa)) {                                                                 \
+    const SgemmKernel kernel{mr_, nr_, fn};                                             \
+    packs.push_back(sgemm_pack_b(k, n, kernel.nr, b.data()));                           \
+    const float* packed = packs.back().data();                                          \
+    cands.push_back({#fn, [=, &lhs, &o] { kernel.run(m, n, lhs, packed, o); }});        \
   }
+#include "kernels/sgemm.inc"
+#undef IRN_SGEMM_UKERNEL
   bench("sgemm", "112x64x147", 2.0 * double(m * n * k), "GFLOP/s", cands, rounds);
 }
 

@@ -23,30 +23,6 @@ const Isa kIsas[] = {
     {"scalar", [] { return true; }},
 };
 
-// SGEMM kernels in the shape of a <job>.inc list: IRN_SGEMM_UKERNEL(isa, name, nr). The SGEMM
-// files (sgemm.h, sgemm-*.cpp) keep their own names; an sgemm.inc beside them replaces these
-// lines with #include "kernels/sgemm.inc".
-#define IRN_SGEMM_LIST                                              \
-  IRN_SGEMM_AVX512(IRN_SGEMM_UKERNEL(avx512, irn_sgemm_ukernel_7x64__avx512, 64)) \
-  IRN_SGEMM_AVX2(IRN_SGEMM_UKERNEL(avx2, irn_sgemm_ukernel_6x16__avx2, 16))       \
-  IRN_SGEMM_NEON(IRN_SGEMM_UKERNEL(neon, irn_sgemm_ukernel_4x16__neon, 16))       \
-  IRN_SGEMM_UKERNEL(scalar, irn_sgemm_ukernel_1x8__scalar, 8)
-#ifdef IRNET_HAVE_AVX512
-#define IRN_SGEMM_AVX512(line) line
-#else
-#define IRN_SGEMM_AVX512(line)
-#endif
-#ifdef IRNET_HAVE_AVX2
-#define IRN_SGEMM_AVX2(line) line
-#else
-#define IRN_SGEMM_AVX2(line)
-#endif
-#ifdef IRNET_HAVE_NEON
-#define IRN_SGEMM_NEON(line) line
-#else
-#define IRN_SGEMM_NEON(line)
-#endif
-
 // The kernels of `isa`, each field taken by name from its job's list (the first line for the
 // ISA). Returns false when no list names the ISA (not built); a built ISA missing a job is a
 // build error the kernel tests report (kernel_config refuses it).
@@ -66,9 +42,9 @@ bool fill_config(const char* isa, KernelConfig& c) {
   if (mine(#line_isa, c.bgemm.run != nullptr)) c.bgemm = BgemmKernel{nr_, lane_bits_, name};
 #include "kernels/bgemm.inc"
 #undef IRN_BGEMM_UKERNEL
-#define IRN_SGEMM_UKERNEL(line_isa, name, nr_) \
-  if (mine(#line_isa, c.sgemm.run != nullptr)) c.sgemm = SgemmKernel{nr_, name};
-  IRN_SGEMM_LIST
+#define IRN_SGEMM_UKERNEL(line_isa, mr_, nr_, name) \
+  if (mine(#line_isa, c.sgemm.ukernel != nullptr)) c.sgemm = kSgemm_##line_isa;
+#include "kernels/sgemm.inc"
 #undef IRN_SGEMM_UKERNEL
 #define IRN_MAXPOOL_UKERNEL(line_isa, name) \
   if (mine(#line_isa, c.maxpool != nullptr)) c.maxpool = name;
@@ -85,7 +61,7 @@ bool fill_config(const char* isa, KernelConfig& c) {
 const char* missing_job(const KernelConfig& c) {
   if (!c.bitpack) return "bitpack";
   if (!c.bgemm.run) return "bgemm";
-  if (!c.sgemm.run) return "sgemm";
+  if (!c.sgemm.ukernel) return "sgemm";
   if (!c.maxpool) return "maxpool";
   if (!c.bitpool) return "bitpool";
   return nullptr;

@@ -1,9 +1,10 @@
 // Float convolution (stems, downsample shortcuts): an SGEMM whose left operand is read in place
 // from the NHWC input, or from a zero-bordered copy of it when the conv pads. For output pixel
 // (oy, ox) and kernel row ky, the kw taps x Cin channels are adjacent floats, so each kernel
-// row is one contiguous segment of a GEMM row, and the pixels of one output row are stride * Cin
-// floats apart: no im2col copy. The kernel's epilogue applies out = acc * mul + bias per output
-// channel (a following BatchNorm folds into mul and bias), an optional residual add and clamp.
+// row is one contiguous segment of a GEMM row, found from a pointer to the pixel's first tap:
+// no im2col copy, and a block of pixels (a tile of GEMM rows) may span output rows. The
+// kernel's epilogue applies out = acc * mul + bias per output channel (a following BatchNorm
+// folds into mul and bias), an optional residual add and clamp.
 //
 // `bwconv2d` (IR-Net 1W/32A: binary weights, float activations) is this same op: its sign bits
 // are expanded once, at load, to +/-1 weights and its 2^shift goes into mul. The product is
@@ -52,10 +53,6 @@ class Conv2d final : public ConvBase {
     row_floats_ = checked_mul(in_.w + 2 * win_.pw, cin_, "input");
     seg_offsets_.clear();
     for (int64_t ky = 0; ky < win_.kh; ++ky) seg_offsets_.push_back(size_t(ky * row_floats_));
-    // A block's pixels must be evenly spaced in the input: one output row, or any run of
-    // pixels when output rows follow each other in the input too (kw = 1, stride 1, no padding).
-    const bool contiguous = win_.sh == 1 && win_.sw * out_.w * cin_ == row_floats_;
-    row_block_ = contiguous ? Tasks::kRowBlock : out_.w;
     return out_;
   }
 
@@ -73,16 +70,18 @@ class Conv2d final : public ConvBase {
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < a.batch * padded_h_; ++r) pad_row(a.in[0], r, padded + r * row_floats_);
       }
-      const Tasks tasks(a.batch, pixels_out, cout_, a.kernels->sgemm.nr, threads, row_block_);
+      const Tasks tasks(a.batch, pixels_out, cout_, a.kernels->sgemm.nr, threads);
 #pragma omp for schedule(static)
       for (int64_t task = 0; task < tasks.count; ++task) {
         const auto [n, p0, rows, j0, j1] = tasks[task];
         if (j0 >= j1) continue;
-        // The block's first pixel; the others follow stride * Cin floats apart.
-        const int64_t oy = p0 / out_.w, ox = p0 % out_.w;
-        const float* first = x + n * sample + oy * win_.sh * row_floats_ + ox * win_.sw * cin_;
-        const SgemmLhs lhs{first, size_t(win_.sw * cin_), seg_offsets_.data(), seg_offsets_.size(),
-                           size_t(win_.kw * cin_)};
+        // Each pixel's first tap: pixels of one output row are stride * Cin floats apart.
+        const float* taps[Tasks::kRowBlock];
+        for (int64_t r = 0, oy = p0 / out_.w, ox = p0 % out_.w; r < rows; ++r) {
+          taps[r] = x + n * sample + oy * win_.sh * row_floats_ + ox * win_.sw * cin_;
+          if (++ox == out_.w) ox = 0, ++oy;
+        }
+        const SgemmLhs lhs{taps, seg_offsets_.data(), seg_offsets_.size(), size_t(win_.kw * cin_)};
         const int64_t row0 = n * pixels_out + p0;
         const SgemmOutput o{mul_.data(), bias_.data(), residual_ ? a.in[1] + row0 * cout_ : nullptr,
                             lo_, hi_, a.out + row0 * cout_, size_t(cout_), size_t(j0)};
@@ -129,7 +128,6 @@ class Conv2d final : public ConvBase {
   SgemmPackedB packed_;         // weights [kh*kw*Cin][Cout] in the SGEMM kernel's panels
   bool padded_ = false;         // taps are read from a zero-bordered copy of the input
   int64_t padded_h_ = 0, row_floats_ = 0;  // rows of that map (or of the input), floats per row
-  int64_t row_block_ = 0;                  // output pixels per task
   std::vector<size_t> seg_offsets_;        // kernel row ky: ky rows below a pixel's first tap
 };
 

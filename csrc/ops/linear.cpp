@@ -1,4 +1,5 @@
 // Fully connected layer: y = x W^T + b via SGEMM over the batch.
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -38,11 +39,17 @@ class Linear final : public Op {
 
   void run(const RunArgs& a) const override {
     const size_t whole_row = 0;
-    const SgemmLhs lhs{a.in[0], size_t(in_f_), &whole_row, 1, size_t(in_f_)};
-    // acc * 1 is exact: the output is acc + bias, as an unfused add would give.
-    const SgemmOutput o{ones_.data(), bias_.data(), nullptr, -std::numeric_limits<float>::infinity(),
-                        std::numeric_limits<float>::infinity(), a.out, size_t(out_f_)};
-    a.kernels->sgemm.run(size_t(a.batch), size_t(out_f_), lhs, packed_.data(), o);
+    constexpr int64_t kBlock = 64;  // samples per SGEMM call: their row pointers live on the stack
+    const float* rows[kBlock];
+    for (int64_t n0 = 0; n0 < a.batch; n0 += kBlock) {
+      const int64_t count = std::min(kBlock, a.batch - n0);
+      for (int64_t i = 0; i < count; ++i) rows[i] = a.in[0] + (n0 + i) * in_f_;
+      const SgemmLhs lhs{rows, &whole_row, 1, size_t(in_f_)};
+      // acc * 1 is exact: the output is acc + bias, as an unfused add would give.
+      const SgemmOutput o{ones_.data(), bias_.data(), nullptr, -std::numeric_limits<float>::infinity(),
+                          std::numeric_limits<float>::infinity(), a.out + n0 * out_f_, size_t(out_f_)};
+      a.kernels->sgemm.run(size_t(count), size_t(out_f_), lhs, packed_.data(), o);
+    }
   }
 
  private:

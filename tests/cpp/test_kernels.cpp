@@ -147,32 +147,31 @@ void test_bitpack(BitpackFn bitpack, const char* name, std::mt19937_64& rng) {
 }
 
 // A left operand of m rows of `segs` segments of seg_len floats, packed (one row-major matrix)
-// or scattered: rows lda apart with gaps, segments out of order, as a conv reads its taps.
+// or scattered: rows in reverse order with gaps, segments out of order, as a conv reads its taps.
 struct FloatLhs {
   std::vector<float> floats;
+  std::vector<const float*> rows;
   std::vector<size_t> seg_offsets;
-  size_t lda;
-  SgemmLhs view(size_t segs, size_t seg_len) const {
-    return {floats.data(), lda, seg_offsets.data(), segs, seg_len};
-  }
+  SgemmLhs view(size_t segs, size_t seg_len) const { return {rows.data(), seg_offsets.data(), segs, seg_len}; }
 };
 
 FloatLhs make_float_lhs(size_t m, size_t segs, size_t seg_len, bool scattered, std::mt19937_64& rng) {
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
   FloatLhs a;
   const size_t k = segs * seg_len, seg_stride = scattered ? seg_len + 3 : seg_len;
-  a.lda = scattered ? 2 * seg_stride * segs + 1 : k;
+  const size_t lda = scattered ? 2 * seg_stride * segs + 1 : k;
   for (size_t s = 0; s < segs; ++s) a.seg_offsets.push_back((scattered ? segs - 1 - s : s) * seg_stride);
-  a.floats.resize(m * a.lda + seg_stride * segs);
+  a.floats.resize(m * lda + seg_stride * segs);
   for (auto& v : a.floats) v = u(rng);
+  for (size_t i = 0; i < m; ++i) a.rows.push_back(a.floats.data() + (scattered ? m - 1 - i : i) * lda);
   return a;
 }
 
-void test_sgemm(const KernelConfig& cfg, std::mt19937_64& rng) {
+void test_sgemm(const char* isa, const SgemmKernel& kernel, std::mt19937_64& rng) {
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
   const size_t shapes[][2] = {{1, 1}, {1, 3}, {1, 147}, {7, 21}, {3, 5}, {2, 64}};  // segs, seg_len
-  for (size_t m : {1, 4, 5, 8, 12, 13, 25, 112})
-    for (size_t n : {1, 15, 16, 17, 33, 64})
+  for (size_t m : {1, 4, 5, 7, 8, 12, 13, 25, 49, 64})
+    for (size_t n : {1, 15, 16, 17, 33, 64, 65})
       for (const auto& shape : shapes)
         for (bool scattered : {false, true}) {
           const size_t segs = shape[0], seg_len = shape[1], k = segs * seg_len;
@@ -189,8 +188,8 @@ void test_sgemm(const KernelConfig& cfg, std::mt19937_64& rng) {
           const bool fused = (m + n + k) % 2 == 0;
           const float lo = fused ? -0.5f * std::sqrt(float(k)) : -INFINITY, hi = fused ? 0.25f * std::sqrt(float(k)) : INFINITY;
           const SgemmOutput o{mul.data(), bias.data(), fused ? residual.data() : nullptr, lo, hi, out.data(), n};
-          const SgemmPackedB packed = sgemm_pack_b(k, n, cfg.sgemm.nr, b.data());
-          cfg.sgemm.run(m, n, a, packed.data(), o);
+          const SgemmPackedB packed = sgemm_pack_b(k, n, kernel.nr, b.data());
+          kernel.run(m, n, a, packed.data(), o);
           bool ok = true;
           for (size_t i = 0; i < m; ++i)
             for (size_t j = 0; j < n; ++j) {
@@ -199,11 +198,42 @@ void test_sgemm(const KernelConfig& cfg, std::mt19937_64& rng) {
               const float want = sgemm_output_value(o, i, j, float(acc));
               ok = ok && std::fabs(out[i * n + j] - want) <= 1e-5 * double(k);
             }
-          expect(ok, scattered ? "sgemm scattered lhs" : "sgemm", cfg.isa, m, n, k);
-          if (n > cfg.sgemm.nr)
-            expect(same_when_split(cfg.sgemm, m, n, k, a, packed.data(), o, out), "sgemm column split",
-                   cfg.isa, m, n, k);
+          expect(ok, scattered ? "sgemm scattered lhs" : "sgemm", isa, m, n, k);
+          if (n > kernel.nr)
+            expect(same_when_split(kernel, m, n, k, a, packed.data(), o, out), "sgemm column split", isa, m, n, k);
+          // Rows split anywhere (threads take blocks of pixels): the same bits.
+          if (m > 1) {
+            std::vector<float> split(m * n);
+            SgemmOutput o1 = o;
+            o1.out = split.data();
+            const size_t m1 = m / 3 + 1;
+            SgemmOutput o2 = o1;
+            o2.out += m1 * n;
+            if (o2.residual) o2.residual += m1 * n;
+            const SgemmLhs a2{a.rows + m1, a.seg_offsets, segs, seg_len};
+            kernel.run(m1, n, a, packed.data(), o1);
+            kernel.run(m - m1, n, a2, packed.data(), o2);
+            expect(split == out, "sgemm row split", isa, m, n, k);
+          }
         }
+  // The contract check accepts the calls above and names what a bad one breaks.
+  const FloatLhs lhs = make_float_lhs(kernel.mr, 1, 4, false, rng);
+  const SgemmPackedB packed(kernel.nr * 4 + 64, 0.0f);
+  const SgemmTile good{kernel.mr, kernel.nr, lhs.rows.data(), lhs.seg_offsets.data(), 1, 4, packed.data(), 0, 0};
+  bool ok = *sgemm_contract_violation(kernel.mr, kernel.nr, good) == '\0';
+  SgemmTile bad = good;
+  bad.mr = kernel.mr + 1;
+  ok = ok && *sgemm_contract_violation(kernel.mr, kernel.nr, bad) != '\0';
+  bad = good;
+  bad.nc = 0;
+  ok = ok && *sgemm_contract_violation(kernel.mr, kernel.nr, bad) != '\0';
+  bad = good;
+  bad.seg_len = 0;
+  ok = ok && *sgemm_contract_violation(kernel.mr, kernel.nr, bad) != '\0';
+  bad = good;
+  bad.b = packed.data() + 1;
+  ok = ok && *sgemm_contract_violation(kernel.mr, kernel.nr, bad) != '\0';
+  expect(ok, "sgemm contract check", isa, kernel.mr, kernel.nr, 4);
 }
 
 void test_maxpool(MaxPoolFn maxpool, const char* name, std::mt19937_64& rng) {
@@ -283,7 +313,7 @@ void test_configs() {
     const char* why = nullptr;
     try {
       const KernelConfig& c = kernel_config(isa);
-      listed = listed && c.bitpack && c.bgemm.run && c.sgemm.run && c.maxpool && c.bitpool && isa == c.isa;
+      listed = listed && c.bitpack && c.bgemm.run && c.sgemm.ukernel && c.maxpool && c.bitpool && isa == c.isa;
     } catch (const Error& e) {
       why = e.what();
     }
@@ -403,11 +433,10 @@ int main() {
 #define IRN_BITPOOL_UKERNEL(isa, name) run(#isa, #name, [](std::mt19937_64& rng) { test_bitpool(name, #name, rng); });
 #include "kernels/bitpool.inc"
 #undef IRN_BITPOOL_UKERNEL
-  // SGEMM has no <job>.inc yet: its kernel of each available config.
-  for (const std::string& isa : available_isas()) {
-    const std::string name = "sgemm [" + isa + "]";
-    run(isa.c_str(), name.c_str(), [&](std::mt19937_64& rng) { test_sgemm(kernel_config(isa), rng); });
-  }
+#define IRN_SGEMM_UKERNEL(isa, mr, nr, fn) \
+  run(#isa, #fn, [](std::mt19937_64& rng) { test_sgemm(#isa, SgemmKernel{mr, nr, fn}, rng); });
+#include "kernels/sgemm.inc"
+#undef IRN_SGEMM_UKERNEL
   std::printf("%d kernels tested, %d failures\n", kernels, failures);
   return failures ? 1 : 0;
 }
