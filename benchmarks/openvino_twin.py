@@ -71,11 +71,27 @@ def _binary_conv(ops, ov, x, attrs, tensors, params):
     return y
 
 
+def _sign_weight_conv(ops, x, attrs, tensors, params):
+    """1W/32A (`bwconv2d`): float input, +/-1 weights scaled by 2^shift per output channel, as
+    an ordinary float Convolution (OpenVINO has no binary-weight, float-input primitive)."""
+    from irnet_infer.format import unpack_signs
+    signs = unpack_signs(tensors[params["weight_bits"]], attrs["in_channels"]).astype(np.float32)
+    pad = list(attrs["padding"])
+    y = ops.convolution(x, _const(ops, signs), list(attrs["stride"]), pad, pad, [1, 1])
+    scale = np.ldexp(np.float32(1), tensors[params["shift"]].astype(np.int32)).astype(np.float32)
+    y = ops.multiply(y, _per_channel(ops, scale, 4))
+    if "bias" in params:
+        y = ops.add(y, _per_channel(ops, tensors[params["bias"]], 4))
+    return y
+
+
 def _op(ops, ov, op, args, rank, tensors):
     kind, attrs, params = op["type"], op.get("attrs", {}), op.get("params", {})
     x = args[0]
     if kind == "bconv2d":
         return _binary_conv(ops, ov, x, attrs, tensors, params)
+    if kind == "bwconv2d":
+        return _sign_weight_conv(ops, x, attrs, tensors, params)
     if kind == "conv2d":
         pad = list(attrs["padding"])
         y = ops.convolution(x, _const(ops, tensors[params["weight"]]), list(attrs["stride"]), pad, pad, [1, 1])

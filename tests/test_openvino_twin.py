@@ -49,7 +49,8 @@ def test_binary_conv_equals_torch_conv_of_signs(cin, cout, k, stride, pad, h, w)
     np.testing.assert_array_equal(got, want.numpy())
 
 
-@pytest.mark.parametrize("arch,size", [("resnet20", (3, 32, 32)), ("vgg_small", (3, 32, 32))])
+@pytest.mark.parametrize("arch,size", [("resnet20", (3, 32, 32)), ("vgg_small", (3, 32, 32)),
+                                       ("resnet20_1w32a", (3, 32, 32))])
 def test_network_equals_irnet_reference(tmp_path, arch, size):
     from export.convert import convert
     from export.models import create_model
