@@ -41,14 +41,13 @@ inline void store_transformed(const BgemmOutput& o, size_t i, size_t j, size_t l
   __m256 y;
   if (left >= 8) {
     if (corr) dot = _mm256_sub_epi32(dot, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(corr + j)));
-    y = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(dot), _mm256_loadu_ps(o.mul + j)),
-                      _mm256_loadu_ps(o.bias + j));
+    y = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_loadu_ps(o.mul + j), _mm256_loadu_ps(o.bias + j));
     if (o.residual) y = _mm256_add_ps(y, _mm256_loadu_ps(o.residual + i * o.ldo + j));
   } else {
     const __m256i mask = tail_mask(left);
     if (corr) dot = _mm256_sub_epi32(dot, _mm256_maskload_epi32(corr + j, mask));
-    y = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(dot), _mm256_maskload_ps(o.mul + j, mask)),
-                      _mm256_maskload_ps(o.bias + j, mask));
+    y = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_maskload_ps(o.mul + j, mask),
+                        _mm256_maskload_ps(o.bias + j, mask));
     if (o.residual) y = _mm256_add_ps(y, _mm256_maskload_ps(o.residual + i * o.ldo + j, mask));
   }
   // Operand order keeps NaN as NaN, like the scalar comparison chain.

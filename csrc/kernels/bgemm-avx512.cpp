@@ -52,7 +52,7 @@ inline void store_tile(const BgemmOutput& o, size_t i0, size_t j0, size_t cols, 
       } else {
         dot = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(acc[i][v]), two, k_bits);
       }
-      __m512 y = _mm512_add_ps(_mm512_mul_ps(dot, mul[v]), bias[v]);
+      __m512 y = _mm512_fmadd_ps(dot, mul[v], bias[v]);
       if (kResidual) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(mask[v], residual + v * 16));
       // Operand order keeps NaN as NaN, like the scalar comparison chain.
       if (kClamp) y = _mm512_min_ps(hi, _mm512_max_ps(lo, y));

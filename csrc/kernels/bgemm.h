@@ -9,6 +9,7 @@
 // broadcasts a word (or half word) of A against NR of B, so any k_words works without
 // horizontal sums, and all MR x NR counts stay in registers.
 #pragma once
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -17,9 +18,10 @@ namespace irnet {
 
 // What the kernel does with each count, per output element (i, j):
 //   dot = k_bits - 2 * count - (correction[i] ? correction[i][j] : 0)
-//   y   = dot * mul[j] + bias[j]  (+ residual[i * ldo + j])  then clamped to [lo, hi]
+//   y   = fma(dot, mul[j], bias[j])  (+ residual[i * ldo + j])  then clamped to [lo, hi]
 // so the op's per-channel scale, folded BatchNorm, exact padding correction, residual add and
-// hardtanh all happen while the tile is in registers. The math behind mul/bias is in
+// hardtanh all happen while the tile is in registers. The multiply-add is one fused rounding on
+// every ISA, as PyTorch's x86 BatchNorm rounds fma(conv, scale, shift) (ops/batch_norm.cpp). The math behind mul/bias is in
 // ops/bconv2d.cpp; kernels only apply it.
 struct BgemmOutput {
   int32_t k_bits;
@@ -71,12 +73,12 @@ struct BgemmKernel {
 };
 
 // Applies BgemmOutput to one element; the SIMD kernels' epilogues compute the same in the same
-// order (integer dot, one float multiply, one add, optional residual add, clamp).
+// order (integer dot, one fused multiply-add, optional residual add, clamp).
 inline float bgemm_output_value(const BgemmOutput& o, size_t i, size_t j, int64_t count) {
   j += o.col;
   int32_t dot = o.k_bits - 2 * int32_t(count);
   if (o.correction && o.correction[i]) dot -= o.correction[i][j];
-  float y = float(dot) * o.mul[j] + o.bias[j];
+  float y = std::fma(float(dot), o.mul[j], o.bias[j]);
   if (o.residual) y += o.residual[i * o.ldo + j];
   return y < o.lo ? o.lo : (y > o.hi ? o.hi : y);
 }

@@ -1,6 +1,7 @@
-// Inference BatchNorm on maps and vectors: y = x * scale + shift per channel, with
-// scale = weight / sqrt(var + eps) and shift = bias - mean * scale, computed in float as
-// PyTorch's CPU kernel does, so that folding it into a convolution changes no rounding step.
+// Inference BatchNorm on maps and vectors, rounded where PyTorch's CPU kernel rounds on an x86
+// CPU with FMA (its AVX2 and AVX-512 builds contract the multiply-adds; tests/test_bn_fold.py
+// checks it bit for bit): scale = weight * (1 / sqrt(var + eps)) in float,
+// shift = fma(-mean, scale, bias) and y = fma(x, scale, shift), each with a single rounding.
 #include <cmath>
 
 #include "ops/op.h"
@@ -29,7 +30,7 @@ class BatchNorm final : public Op {
       check(var[i] + eps > 0.0f, desc_.where(), ": var + eps must be > 0 (channel ", i, ")");
       const float invstd = 1.0f / std::sqrt(var[i] + eps);
       scale_[size_t(i)] = invstd * weight[i];
-      shift_[size_t(i)] = bias[i] - mean[i] * scale_[size_t(i)];
+      shift_[size_t(i)] = std::fma(-mean[i], scale_[size_t(i)], bias[i]);
     }
     return shape_;
   }
@@ -44,7 +45,7 @@ class BatchNorm final : public Op {
     const int64_t c = shape_.c, rows = a.batch * shape_.h * shape_.w;
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t i = 0; i < c; ++i)
-        a.out[r * c + i] = a.in[0][r * c + i] * scale_[size_t(i)] + shift_[size_t(i)];
+        a.out[r * c + i] = std::fma(a.in[0][r * c + i], scale_[size_t(i)], shift_[size_t(i)]);
   }
 
  private:

@@ -7,8 +7,9 @@
 //  - With K = kh*kw*Cin products of +/-1 values, dot = K - 2 * popcount(a XOR w).
 //  - IR-Net's weight is sign(w_std) * 2^shift, so conv = dot * 2^shift exactly.
 //  - A BatchNorm that follows is y * scale + shift' (scale = gamma/sqrt(var+eps)); folding gives
-//    mul = 2^shift * scale (exact: a power-of-two multiply) and bias = b * scale + shift', so the
-//    engine rounds exactly where PyTorch rounds: once in the multiply, once in the add.
+//    mul = 2^shift * scale (exact: a power-of-two multiply) and bias = shift' (no conv bias, see
+//    conv_base.h), and the epilogue's fma(dot, mul, shift') rounds once, as PyTorch's
+//    fma(conv, scale, shift') does: bit for bit the same (tests/test_bn_fold.py).
 //  - Zero padding is exact: padded taps are packed as +1 (bits 0), which adds that tap's weight
 //    sum to the dot; border pixels subtract those sums (ops/border_correction.h: one vector per
 //    border class, a table sized by the kernel, never by the map).

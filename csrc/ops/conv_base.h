@@ -24,9 +24,9 @@ class ConvBase : public Op {
   // Folded only where it is within one rounding of PyTorch: PyTorch computes
   // fma(acc * m + b, scale, shift), the fold acc * (m * scale) + (b * scale + shift). With
   // m a power of two (1 for a float conv, 2^shift for a binary one, or 0) and b = 0, m * scale
-  // is exact and b * scale + shift is shift, so the two differ only in roundings PyTorch's
-  // fmas skip: of the product before the add (the epilogues multiply, then add), and of
-  // mean * scale inside the shift (ops/batch_norm.cpp). A conv bias, or a
+  // is exact and b * scale + shift is shift. The binary epilogue's fma then rounds as
+  // PyTorch does, bit for bit (kernels/bgemm.h); the float one (kernels/sgemm.h) multiplies,
+  // then adds, on sums PyTorch orders differently anyway. A conv bias, or a
   // second BatchNorm after a first one folded a non-power-of-two scale, keeps the batch_norm
   // as its own op. Refused too when a folded value would not be a finite normal float:
   // 2^100 * 1e10 overflows to inf, and inf * a dot of 0 is NaN where PyTorch computes

@@ -51,12 +51,14 @@ Lhs make_lhs(size_t m, size_t k, bool scattered, std::mt19937_64& rng) {
 // The binary GEMM's output, element (i, j), from its definition, in double and written without
 // the engine's helpers: a dot of +/-1 values (bit 0 = +1, bit 1 = -1) over the 64 * k bit pairs,
 // less the 64 * k - k_bits pairs that are not real products (in a convolution: the zero tail
-// bits, each pair (+1)(+1) = +1), less the row's padding correction; then times mul, plus bias,
-// plus the residual, clamped. The tests' values (integer dots below 2^13, mul a power of two
-// times 1 or -0.75, bias in eighths, residual in quarters) keep every intermediate exact in
-// float, so this double result must equal the kernel's float output bit for bit.
-double reference_output(const Lhs& lhs, const std::vector<uint64_t>& b, size_t k, const BgemmOutput& o,
-                        size_t i, size_t j) {
+// bits, each pair (+1)(+1) = +1), less the row's padding correction; then dot * mul + bias
+// rounded to float once (a fused multiply-add, as PyTorch's BatchNorm after a conv rounds),
+// plus the residual in float, clamped. dot * mul + bias is exact in double for the tests'
+// values (|dot| < 2^13, floats mul and bias of similar size: under 53 bits from the sum's top
+// to the lowest bit of either term), checked below, so one conversion to float is the
+// correctly rounded fused result.
+float reference_output(const Lhs& lhs, const std::vector<uint64_t>& b, size_t k, const BgemmOutput& o,
+                       size_t i, size_t j) {
   double dot = 0;
   for (size_t w = 0; w < k; ++w) {
     const uint64_t x = lhs.words[lhs.row_offsets[i] + lhs.k_offsets[w]], y = b[j * k + w];
@@ -64,9 +66,13 @@ double reference_output(const Lhs& lhs, const std::vector<uint64_t>& b, size_t k
   }
   dot -= double(64 * k) - double(o.k_bits);
   if (o.correction && o.correction[i]) dot -= double(o.correction[i][j]);
-  double v = dot * double(o.mul[j]) + double(o.bias[j]);
-  if (o.residual) v += double(o.residual[i * o.ldo + j]);
-  return std::min(std::max(v, double(o.lo)), double(o.hi));
+  const double product = dot * double(o.mul[j]), addend = double(o.bias[j]);
+  const double sum = product + addend, addend_part = sum - product;
+  const double sum_error = (product - (sum - addend_part)) + (addend - addend_part);  // TwoSum
+  if (sum_error != 0.0) return NAN;  // the oracle would round twice: fail the comparison
+  float v = float(sum);
+  if (o.residual) v = float(double(v) + double(o.residual[i * o.ldo + j]));
+  return std::min(std::max(v, o.lo), o.hi);
 }
 
 // Split along output channels at a panel boundary, as threads share a row block: the two
@@ -98,9 +104,15 @@ void test_bgemm(const BgemmKernel& kernel, const char* name, std::mt19937_64& rn
           std::vector<float> mul(n), bias(n), residual(m * n), out(m * n);
           std::vector<std::vector<int32_t>> corr(m, std::vector<int32_t>(n));
           std::vector<const int32_t*> rows(m);
+          // Half the cases: a power of two times 1 or -0.75 and biases in eighths, exact in any
+          // order of rounding; the other half: any floats (a folded BatchNorm), where a multiply
+          // then an add would round differently from the fused multiply-add in many elements.
+          const bool any_floats = rng() % 2;
+          std::uniform_real_distribution<float> half_to_3_halves(0.5f, 1.5f), hundreds(-300.0f, 300.0f);
           for (size_t j = 0; j < n; ++j) {
-            mul[j] = std::ldexp(1.0f, int(rng() % 7) - 3) * (rng() % 2 ? 1.0f : -0.75f);
-            bias[j] = float(int(rng() % 200) - 100) / 8.0f;
+            mul[j] = any_floats ? half_to_3_halves(rng) * (rng() % 2 ? 1.0f : -1.0f)
+                                : std::ldexp(1.0f, int(rng() % 7) - 3) * (rng() % 2 ? 1.0f : -0.75f);
+            bias[j] = any_floats ? hundreds(rng) : float(int(rng() % 200) - 100) / 8.0f;
           }
           for (size_t i = 0; i < m; ++i) {
             rows[i] = i % 3 == 1 ? nullptr : corr[i].data();
@@ -119,7 +131,7 @@ void test_bgemm(const BgemmKernel& kernel, const char* name, std::mt19937_64& rn
           kernel.run(m, n, a, packed.data(), o);
           bool ok = true;
           for (size_t i = 0; i < m; ++i)
-            for (size_t j = 0; j < n; ++j) ok = ok && double(out[i * n + j]) == reference_output(lhs, b, k, o, i, j);
+            for (size_t j = 0; j < n; ++j) ok = ok && out[i * n + j] == reference_output(lhs, b, k, o, i, j);
           expect(ok, scattered ? "bgemm scattered lhs" : "bgemm", name, m, n, k);
           expect(bgemm_contract_violation(n, a, o, kernel) == nullptr, "bgemm contract of the test case", name, m,
                  n, k);
