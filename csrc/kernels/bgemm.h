@@ -21,8 +21,8 @@ namespace irnet {
 //   y   = fma(dot, mul[j], bias[j])  (+ residual[i * ldo + j])  then clamped to [lo, hi]
 // so the op's per-channel scale, folded BatchNorm, exact padding correction, residual add and
 // hardtanh all happen while the tile is in registers. The multiply-add is one fused rounding on
-// every ISA, as PyTorch's x86 BatchNorm rounds fma(conv, scale, shift) (ops/batch_norm.cpp). The math behind mul/bias is in
-// ops/bconv2d.cpp; kernels only apply it.
+// every ISA, as PyTorch's x86 BatchNorm rounds fma(conv, scale, shift) (ops/batch_norm.cpp).
+// The math behind mul/bias is in ops/bconv2d.cpp; kernels only apply it.
 struct BgemmOutput {
   int32_t k_bits;
   const float* mul;
