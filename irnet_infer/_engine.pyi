@@ -1,4 +1,4 @@
-"""Type stubs for the compiled engine (csrc/bindings.cpp). Private: use irnet_infer.Model."""
+"""Type stubs for the compiled engine (csrc/bindings/python.cpp). Private: use irnet_infer.Model."""
 from typing import Any
 
 import numpy as np

@@ -3,7 +3,8 @@
 The engine's layers only look down (docs/ARCHITECTURE.md):
 
     base headers (csrc/common.h, csrc/aligned.h)
-    < kernels < model < ops < graph < top (csrc/bindings.cpp, csrc/runtime/)
+    < kernels < model < ops < graph < bindings (csrc/bindings/: the Python module, python.cpp,
+    and the Python-free runtime, runtime/)
 
 A file may include headers of its own layer and of the layers below it. Every folder and file
 directly under csrc/ must be ranked in LAYERS: a new one is an error until it is placed, so no
@@ -24,10 +25,9 @@ LAYERS = {
     "model": 2,
     "ops": 3,
     "graph": 4,
-    "runtime": 5,
-    "bindings.cpp": 5,
+    "bindings": 5,
 }
-LAYER_NAMES = {0: "base", 1: "kernels", 2: "model", 3: "ops", 4: "graph", 5: "top"}
+LAYER_NAMES = {0: "base", 1: "kernels", 2: "model", 3: "ops", 4: "graph", 5: "bindings"}
 SOURCE_SUFFIXES = {".h", ".hpp", ".cpp", ".cc", ".inc"}
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 
@@ -89,7 +89,7 @@ def main(argv: list[str]) -> int:
         print(p, file=sys.stderr)
     if problems:
         print(f"check_layers: {len(problems)} problem(s); layers only look down "
-              "(base < kernels < model < ops < graph < top)", file=sys.stderr)
+              "(base < kernels < model < ops < graph < bindings)", file=sys.stderr)
         return 1
     print(f"check_layers: every #include in {csrc} looks down a layer")
     return 0

@@ -1,10 +1,10 @@
-#include "runtime/json.h"
+#include "bindings/runtime/json.h"
 
 #include <limits>
 #include <set>
 #include <vector>
 
-#include "runtime/errors.h"
+#include "bindings/runtime/errors.h"
 
 namespace irnet {
 

@@ -1,4 +1,4 @@
-#include "runtime/npy.h"
+#include "bindings/runtime/npy.h"
 
 #include <sys/stat.h>
 
@@ -8,7 +8,7 @@
 #include <iterator>
 #include <sstream>
 
-#include "runtime/errors.h"
+#include "bindings/runtime/errors.h"
 
 namespace irnet {
 

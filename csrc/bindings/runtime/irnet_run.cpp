@@ -19,9 +19,9 @@
 #include <vector>
 
 #include "graph/plan.h"
-#include "runtime/errors.h"
-#include "runtime/irb_file.h"
-#include "runtime/npy.h"
+#include "bindings/runtime/errors.h"
+#include "bindings/runtime/irb_file.h"
+#include "bindings/runtime/npy.h"
 
 using namespace irnet;
 

@@ -1,4 +1,4 @@
-#include "runtime/irb_file.h"
+#include "bindings/runtime/irb_file.h"
 
 #include <openssl/evp.h>
 #include <sys/stat.h>
@@ -15,8 +15,8 @@
 #include <tuple>
 
 #include "ops/op.h"
-#include "runtime/errors.h"
-#include "runtime/json.h"
+#include "bindings/runtime/errors.h"
+#include "bindings/runtime/json.h"
 
 namespace irnet {
 
