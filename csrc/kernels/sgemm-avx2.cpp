@@ -17,6 +17,37 @@ inline __m256i tail_mask(size_t left) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+// The output transform of a tile held in registers. Masked is only for a column tail: AMD
+// cores run a vmaskmovps store as a dozen micro-ops, a tenth of a whole 6x16 tile's time.
+template <size_t MR, bool kMasked>
+inline void store(const __m256 (&acc)[MR][2], const SgemmTile& t, const SgemmOutput& o) {
+  const size_t j = o.col + t.j0;
+  const __m256i m0 = tail_mask(t.nc), m1 = tail_mask(t.nc > 8 ? t.nc - 8 : 0);
+  auto load = [&](const float* p, __m256i m) { return kMasked ? _mm256_maskload_ps(p, m) : _mm256_loadu_ps(p); };
+  const __m256 mul0 = load(o.mul + j, m0), mul1 = load(o.mul + j + 8, m1);
+  const __m256 bias0 = load(o.bias + j, m0), bias1 = load(o.bias + j + 8, m1);
+  const __m256 lo = _mm256_set1_ps(o.lo), hi = _mm256_set1_ps(o.hi);
+  for (size_t i = 0; i < MR; ++i) {
+    const size_t at = (t.i0 + i) * o.ldo + j;
+    __m256 y0 = _mm256_add_ps(_mm256_mul_ps(acc[i][0], mul0), bias0);
+    __m256 y1 = _mm256_add_ps(_mm256_mul_ps(acc[i][1], mul1), bias1);
+    if (o.residual) {
+      y0 = _mm256_add_ps(y0, load(o.residual + at, m0));
+      y1 = _mm256_add_ps(y1, load(o.residual + at + 8, m1));
+    }
+    // Operand order keeps NaN as NaN, like the scalar comparison chain.
+    y0 = _mm256_min_ps(hi, _mm256_max_ps(lo, y0));
+    y1 = _mm256_min_ps(hi, _mm256_max_ps(lo, y1));
+    if (kMasked) {
+      _mm256_maskstore_ps(o.out + at, m0, y0);
+      _mm256_maskstore_ps(o.out + at + 8, m1, y1);
+    } else {
+      _mm256_storeu_ps(o.out + at, y0);
+      _mm256_storeu_ps(o.out + at + 8, y1);
+    }
+  }
+}
+
 template <size_t MR>
 void tile(const SgemmTile& t, const SgemmOutput& o) {
   __m256 acc[MR][2];
@@ -38,25 +69,10 @@ void tile(const SgemmTile& t, const SgemmOutput& o) {
       }
     }
   }
-  const size_t j = o.col + t.j0;
-  const __m256i m0 = tail_mask(t.nc), m1 = tail_mask(t.nc > 8 ? t.nc - 8 : 0);
-  const __m256 mul0 = _mm256_maskload_ps(o.mul + j, m0), mul1 = _mm256_maskload_ps(o.mul + j + 8, m1);
-  const __m256 bias0 = _mm256_maskload_ps(o.bias + j, m0), bias1 = _mm256_maskload_ps(o.bias + j + 8, m1);
-  const __m256 lo = _mm256_set1_ps(o.lo), hi = _mm256_set1_ps(o.hi);
-  for (size_t i = 0; i < MR; ++i) {
-    const size_t at = (t.i0 + i) * o.ldo + j;
-    __m256 y0 = _mm256_add_ps(_mm256_mul_ps(acc[i][0], mul0), bias0);
-    __m256 y1 = _mm256_add_ps(_mm256_mul_ps(acc[i][1], mul1), bias1);
-    if (o.residual) {
-      y0 = _mm256_add_ps(y0, _mm256_maskload_ps(o.residual + at, m0));
-      y1 = _mm256_add_ps(y1, _mm256_maskload_ps(o.residual + at + 8, m1));
-    }
-    // Operand order keeps NaN as NaN, like the scalar comparison chain.
-    y0 = _mm256_min_ps(hi, _mm256_max_ps(lo, y0));
-    y1 = _mm256_min_ps(hi, _mm256_max_ps(lo, y1));
-    _mm256_maskstore_ps(o.out + at, m0, y0);
-    _mm256_maskstore_ps(o.out + at + 8, m1, y1);
-  }
+  if (t.nc == NR)
+    store<MR, false>(acc, t, o);
+  else
+    store<MR, true>(acc, t, o);
 }
 
 }  // namespace
