@@ -24,6 +24,7 @@ Plan::Plan(const GraphDesc& g, const KernelConfig& kernels, int num_threads)
   graph_ = build_step_graph(g, kernels);
   fuse_into_producers(graph_);
   fuse_through_max_pools(graph_);
+  fuse_max_pools(graph_);
   pass_sign_bits(graph_);
   memory_ = plan_memory(graph_);
 }

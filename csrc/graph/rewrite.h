@@ -13,6 +13,9 @@ void fuse_into_producers(StepGraph& graph);
 // Moves an increasing affine map or clamp that follows a max pool into the step before it.
 void fuse_through_max_pools(StepGraph& graph);
 
+// Has a step pool its own output where a max pool is its only reader (the float stem).
+void fuse_max_pools(StepGraph& graph);
+
 // Has ops pass sign bits instead of floats where only binary convolutions read them.
 void pass_sign_bits(StepGraph& graph);
 

@@ -4,7 +4,9 @@
 // row is one contiguous segment of a GEMM row, found from a pointer to the pixel's first tap:
 // no im2col copy, and a block of pixels (a tile of GEMM rows) may span output rows. The
 // kernel's epilogue applies out = acc * mul + bias per output channel (a following BatchNorm
-// folds into mul and bias), an optional residual add and clamp.
+// folds into mul and bias), an optional residual add and clamp. A following max pool can be
+// fused too (fuse_max_pool, graph/fuse_max_pools.cpp): the conv then writes only the pooled
+// map, computing and pooling a band of rows at a time.
 //
 // `bwconv2d` (IR-Net 1W/32A: binary weights, float activations) is this same op: its sign bits
 // are expanded once, at load, to +/-1 weights and its 2^shift goes into mul. The product is
@@ -12,7 +14,10 @@
 // order of the sum.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <utility>
 
+#include "kernels/contract.h"
 #include "ops/conv_base.h"
 #include "ops/parallel.h"
 #include "ops/scratch.h"
@@ -58,39 +63,132 @@ class Conv2d final : public ConvBase {
 
   int64_t float_macs() const override { return out_.numel() * k_; }
 
+  // Pooled: out_ stays the conv's own map (its MACs, its rows); the step writes pooled_.
+  bool fuse_max_pool(const Window& pool) override {
+    if (residual_ || pooled_) return false;
+    pooled_ = true;
+    pool_ = pool;
+    pooled_out_ = pool.output(desc_, out_, cout_);
+    return true;
+  }
+
   void run(const RunArgs& a) const override {
-    const int64_t pixels_out = out_.h * out_.w;
     const int64_t sample = padded_h_ * row_floats_;
     // Float MACs cost about 10 binary ones.
     const int threads = threads_for(a.num_threads, 10 * a.batch * float_macs());
     float* padded = padded_ ? thread_scratch<float>(size_t(a.batch * sample)) : nullptr;
     const float* x = padded_ ? padded : a.in[0];
-    parallel_region(threads, [&] {
+    const Bands bands = pooled_ ? Bands(*this, a.batch, threads) : Bands();
+    const size_t window = size_t(std::min(pool_.kh, out_.h) * std::min(pool_.kw, out_.w));
+    auto reserve = [&] {
+      if (!pooled_) return;
+      thread_scratch<float>(size_t(bands.max_rows * out_.w * cout_), kBandSlot);
+      thread_scratch<const float*>(window);
+    };
+    parallel_region(threads, reserve, [&] {
       if (padded_) {
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < a.batch * padded_h_; ++r) pad_row(a.in[0], r, padded + r * row_floats_);
       }
+      if (pooled_) return run_bands(a, x, bands);
+      const int64_t pixels_out = out_.h * out_.w;
       const Tasks tasks(a.batch, pixels_out, cout_, a.kernels->sgemm.nr, threads);
 #pragma omp for schedule(static)
       for (int64_t task = 0; task < tasks.count; ++task) {
         const auto [n, p0, rows, j0, j1] = tasks[task];
         if (j0 >= j1) continue;
-        // Each pixel's first tap: pixels of one output row are stride * Cin floats apart.
-        const float* taps[Tasks::kRowBlock];
-        for (int64_t r = 0, oy = p0 / out_.w, ox = p0 % out_.w; r < rows; ++r) {
-          taps[r] = x + n * sample + oy * win_.sh * row_floats_ + ox * win_.sw * cin_;
-          if (++ox == out_.w) ox = 0, ++oy;
-        }
-        const SgemmLhs lhs{taps, seg_offsets_.data(), seg_offsets_.size(), size_t(win_.kw * cin_)};
         const int64_t row0 = n * pixels_out + p0;
-        const SgemmOutput o{mul_.data(), bias_.data(), residual_ ? a.in[1] + row0 * cout_ : nullptr,
-                            lo_, hi_, a.out + row0 * cout_, size_t(cout_), size_t(j0)};
-        a.kernels->sgemm.run(size_t(rows), size_t(j1 - j0), lhs, packed_.data() + j0 * k_, o);
+        gemm(a, x, n, p0, rows, j0, j1, a.out + row0 * cout_, residual_ ? a.in[1] + row0 * cout_ : nullptr);
       }
     });
   }
 
  private:
+  static constexpr int kBandSlot = 1;  // thread_scratch slot of a band's conv rows (0: padded input)
+
+  // Output pixels [p0, p0 + rows) of sample n, columns [j0, j1), written from out (rows of
+  // cout_ floats). x: the (zero-bordered) input.
+  void gemm(const RunArgs& a, const float* x, int64_t n, int64_t p0, int64_t rows, int64_t j0, int64_t j1,
+            float* out, const float* residual) const {
+    // Each pixel's first tap: pixels of one output row are stride * Cin floats apart.
+    const float* taps[Tasks::kRowBlock];
+    for (int64_t r = 0, oy = p0 / out_.w, ox = p0 % out_.w; r < rows; ++r) {
+      taps[r] = x + n * padded_h_ * row_floats_ + oy * win_.sh * row_floats_ + ox * win_.sw * cin_;
+      if (++ox == out_.w) ox = 0, ++oy;
+    }
+    const SgemmLhs lhs{taps, seg_offsets_.data(), seg_offsets_.size(), size_t(win_.kw * cin_)};
+    const SgemmOutput o{mul_.data(), bias_.data(), residual, lo_, hi_, out, size_t(cout_), size_t(j0)};
+    a.kernels->sgemm.run(size_t(rows), size_t(j1 - j0), lhs, packed_.data() + j0 * k_, o);
+  }
+
+  // With a fused max pool, a thread's work is bands of pooled rows: it computes the conv rows a
+  // band's windows cover into its scratch (about 8, a few hundred KB: L2), then pools them.
+  // Consecutive bands share rows (3x3 stride 2 windows: one); a thread's bands are
+  // consecutive, so it moves those to the front of the scratch instead of computing them
+  // again. Bands per batch are a multiple of the threads where possible, so threads get equal
+  // shares.
+  struct Bands {
+    int64_t per_sample = 0, rows = 0, count = 0, max_rows = 0;  // rows: pooled rows a band
+    Bands() = default;
+    Bands(const Conv2d& c, int64_t batch, int threads) {
+      const int64_t h = c.pooled_out_.h;
+      per_sample = (h * c.pool_.sh + 7) / 8;  // about 8 conv rows a band
+      per_sample = std::max<int64_t>(1, std::min(per_sample, h));
+      while ((batch * per_sample) % threads != 0 && per_sample < h) ++per_sample;
+      rows = (h + per_sample - 1) / per_sample;
+      per_sample = (h + rows - 1) / rows;
+      count = batch * per_sample;
+      max_rows = std::min(c.out_.h, (rows - 1) * c.pool_.sh + c.pool_.kh);
+    }
+  };
+
+  // Conv rows [first, last) that the windows of pooled rows [p0, p1) cover.
+  std::pair<int64_t, int64_t> conv_rows(int64_t p0, int64_t p1) const {
+    return {std::max<int64_t>(0, p0 * pool_.sh - pool_.ph),
+            std::min(out_.h, (p1 - 1) * pool_.sh - pool_.ph + pool_.kh)};
+  }
+
+  void run_bands(const RunArgs& a, const float* x, const Bands& bands) const {
+    const int64_t row = out_.w * cout_;  // floats of one conv row
+    float* conv = thread_scratch<float>(size_t(bands.max_rows * row), kBandSlot);
+    const float** taps = thread_scratch<const float*>(size_t(std::min(pool_.kh, out_.h) * std::min(pool_.kw, out_.w)));
+    int64_t have_n = -1, have0 = 0, have1 = 0;  // sample and conv rows [have0, have1) in `conv`
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < bands.count; ++b) {
+      const int64_t n = b / bands.per_sample, p0 = (b % bands.per_sample) * bands.rows;
+      const int64_t p1 = std::min(pooled_out_.h, p0 + bands.rows);
+      const auto [r0, r1] = conv_rows(p0, p1);
+      int64_t from = r0;
+      if (n == have_n && have0 <= r0 && r0 < have1) {
+        std::memmove(conv, conv + (r0 - have0) * row, sizeof(float) * size_t((have1 - r0) * row));
+        from = have1;
+      }
+      // Blocks of at most kRowBlock pixels, of about equal size.
+      const int64_t pixels = (r1 - from) * out_.w, blocks = (pixels + Tasks::kRowBlock - 1) / Tasks::kRowBlock;
+      for (int64_t q = 0, p = 0; q < blocks; ++q) {
+        const int64_t len = pixels / blocks + (q < pixels % blocks ? 1 : 0);
+        gemm(a, x, n, from * out_.w + p, len, 0, cout_, conv + ((from - r0) * out_.w + p) * cout_, nullptr);
+        p += len;
+      }
+      have_n = n, have0 = r0, have1 = r1;
+      for (int64_t py = p0; py < p1; ++py)
+        for (int64_t px = 0; px < pooled_out_.w; ++px) pool_pixel(a, conv, r0, n, py, px, taps);
+    }
+  }
+
+  // Pooled pixel (py, px) of sample n from the conv rows in `conv` (the first is conv row r0).
+  void pool_pixel(const RunArgs& a, const float* conv, int64_t r0, int64_t n, int64_t py, int64_t px,
+                  const float** taps) const {
+    const int64_t y0 = py * pool_.sh - pool_.ph, x0 = px * pool_.sw - pool_.pw;
+    size_t n_taps = 0;
+    for (int64_t y = std::max<int64_t>(y0, 0); y < std::min(y0 + pool_.kh, out_.h); ++y)
+      for (int64_t x = std::max<int64_t>(x0, 0); x < std::min(x0 + pool_.kw, out_.w); ++x)
+        taps[n_taps++] = conv + ((y - r0) * out_.w + x) * cout_;
+    IRN_ASSERT_CONTRACT("maxpool", n_taps == 0 ? "n_taps must be at least 1" : nullptr);
+    a.kernels->maxpool(taps, n_taps, size_t(cout_),
+                       a.out + ((n * pooled_out_.h + py) * pooled_out_.w + px) * cout_);
+  }
+
   // bwconv2d: weight_bits [Cout][kh][kw][words] (bit set = -1) -> +/-1 in `weights`, 2^shift in `mul`.
   void expand_sign_bits(const GraphDesc& g, std::vector<float>& weights, std::vector<float>& mul) const {
     const int64_t words = (cin_ + 63) / 64, taps = win_.kh * win_.kw;
@@ -129,6 +227,9 @@ class Conv2d final : public ConvBase {
   bool padded_ = false;         // taps are read from a zero-bordered copy of the input
   int64_t padded_h_ = 0, row_floats_ = 0;  // rows of that map (or of the input), floats per row
   std::vector<size_t> seg_offsets_;        // kernel row ky: ky rows below a pixel's first tap
+  bool pooled_ = false;                    // a max pool is fused (fuse_max_pool)
+  Window pool_{};
+  Shape pooled_out_;
 };
 
 }  // namespace

@@ -22,6 +22,8 @@ struct RunArgs {
   uint64_t* out_bits = nullptr;
 };
 
+struct Window;  // below
+
 class Op {
  public:
   explicit Op(const OpDesc& desc) : desc_(desc) {}
@@ -53,6 +55,10 @@ class Op {
   // Each output element is one of the input elements of its own channel (max pooling), so a
   // per-channel non-decreasing map applied after the op gives what it gives applied before.
   virtual bool commutes_with_increasing_maps() const { return false; }
+  // A max pool over floats states its window; an op that can pool its own output takes it
+  // (fuse_max_pool) and then writes the pooled map instead of its own.
+  virtual bool as_max_pool(Window* /*window*/) const { return false; }
+  virtual bool fuse_max_pool(const Window& /*window*/) { return false; }
   // Clamp ops state their bounds so the plan can fuse them.
   virtual bool as_clamp(float* /*lo*/, float* /*hi*/) const { return false; }
   // The element-wise sum of two inputs of one shape (add) says so: the plan folds it into the

@@ -30,6 +30,11 @@ class Pool2d final : public Op {
   bool input_as_bits() override { return bits_ = max_; }
   bool output_as_bits() override { return bits_ = max_; }
   bool commutes_with_increasing_maps() const override { return max_; }
+  bool as_max_pool(Window* window) const override {
+    if (!max_ || bits_) return false;
+    *window = win_;
+    return true;
+  }
 
   void run(const RunArgs& a) const override {
     const int64_t rows = a.batch * out_.h;
