@@ -76,21 +76,22 @@ class Conv2d final : public ConvBase {
     const int64_t sample = padded_h_ * row_floats_;
     // Float MACs cost about 10 binary ones.
     const int threads = threads_for(a.num_threads, 10 * a.batch * float_macs());
+    if (pooled_) {
+      const Bands bands(*this, a.batch, threads);
+      auto reserve = [&] {
+        thread_scratch<float>(size_t(bands.max_rows * out_.w * cout_), kBandSlot);
+        if (padded_) thread_scratch<float>(size_t(bands.input_rows(*this) * row_floats_), kBandInputSlot);
+        thread_scratch<const float*>(size_t(std::min(pool_.kh, out_.h) * std::min(pool_.kw, out_.w)));
+      };
+      return parallel_region(threads, reserve, [&] { run_bands(a, bands); });
+    }
     float* padded = padded_ ? thread_scratch<float>(size_t(a.batch * sample)) : nullptr;
     const float* x = padded_ ? padded : a.in[0];
-    const Bands bands = pooled_ ? Bands(*this, a.batch, threads) : Bands();
-    const size_t window = size_t(std::min(pool_.kh, out_.h) * std::min(pool_.kw, out_.w));
-    auto reserve = [&] {
-      if (!pooled_) return;
-      thread_scratch<float>(size_t(bands.max_rows * out_.w * cout_), kBandSlot);
-      thread_scratch<const float*>(window);
-    };
-    parallel_region(threads, reserve, [&] {
+    parallel_region(threads, [&] {
       if (padded_) {
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < a.batch * padded_h_; ++r) pad_row(a.in[0], r, padded + r * row_floats_);
       }
-      if (pooled_) return run_bands(a, x, bands);
       const int64_t pixels_out = out_.h * out_.w;
       const Tasks tasks(a.batch, pixels_out, cout_, a.kernels->sgemm.nr, threads);
 #pragma omp for schedule(static)
@@ -98,22 +99,24 @@ class Conv2d final : public ConvBase {
         const auto [n, p0, rows, j0, j1] = tasks[task];
         if (j0 >= j1) continue;
         const int64_t row0 = n * pixels_out + p0;
-        gemm(a, x, n, p0, rows, j0, j1, a.out + row0 * cout_, residual_ ? a.in[1] + row0 * cout_ : nullptr);
+        gemm(a, x + n * sample, p0, rows, j0, j1, a.out + row0 * cout_, residual_ ? a.in[1] + row0 * cout_ : nullptr);
       }
     });
   }
 
  private:
-  static constexpr int kBandSlot = 1;  // thread_scratch slot of a band's conv rows (0: padded input)
+  // thread_scratch slots (0: the zero-bordered batch): a band's conv rows, its input rows.
+  static constexpr int kBandSlot = 1, kBandInputSlot = 2;
 
-  // Output pixels [p0, p0 + rows) of sample n, columns [j0, j1), written from out (rows of
-  // cout_ floats). x: the (zero-bordered) input.
-  void gemm(const RunArgs& a, const float* x, int64_t n, int64_t p0, int64_t rows, int64_t j0, int64_t j1,
+  // Output pixels [p0, p0 + rows) of a map whose row 0 reads its taps from the rows at x (the
+  // zero-bordered input of one sample, or of a band), columns [j0, j1), written from out
+  // (rows of cout_ floats).
+  void gemm(const RunArgs& a, const float* x, int64_t p0, int64_t rows, int64_t j0, int64_t j1,
             float* out, const float* residual) const {
     // Each pixel's first tap: pixels of one output row are stride * Cin floats apart.
     const float* taps[Tasks::kRowBlock];
     for (int64_t r = 0, oy = p0 / out_.w, ox = p0 % out_.w; r < rows; ++r) {
-      taps[r] = x + n * padded_h_ * row_floats_ + oy * win_.sh * row_floats_ + ox * win_.sw * cin_;
+      taps[r] = x + oy * win_.sh * row_floats_ + ox * win_.sw * cin_;
       if (++ox == out_.w) ox = 0, ++oy;
     }
     const SgemmLhs lhs{taps, seg_offsets_.data(), seg_offsets_.size(), size_t(win_.kw * cin_)};
@@ -121,8 +124,10 @@ class Conv2d final : public ConvBase {
     a.kernels->sgemm.run(size_t(rows), size_t(j1 - j0), lhs, packed_.data() + j0 * k_, o);
   }
 
-  // With a fused max pool, a thread's work is bands of pooled rows: it computes the conv rows a
-  // band's windows cover into its scratch (about 8, a few hundred KB: L2), then pools them.
+  // With a fused max pool, a thread's work is bands of pooled rows: it copies the input rows
+  // a band reads into its scratch with their zero border (no pass over the whole batch first),
+  // computes the conv rows the band's windows cover (about 8, a few hundred KB: L2), then
+  // pools them.
   // Consecutive bands share rows (3x3 stride 2 windows: one); a thread's bands are
   // consecutive, so it moves those to the front of the scratch instead of computing them
   // again. Bands per batch are a multiple of the threads where possible, so threads get equal
@@ -140,6 +145,8 @@ class Conv2d final : public ConvBase {
       count = batch * per_sample;
       max_rows = std::min(c.out_.h, (rows - 1) * c.pool_.sh + c.pool_.kh);
     }
+    // Zero-bordered input rows that max_rows conv rows read.
+    int64_t input_rows(const Conv2d& c) const { return (max_rows - 1) * c.win_.sh + c.win_.kh; }
   };
 
   // Conv rows [first, last) that the windows of pooled rows [p0, p1) cover.
@@ -148,9 +155,10 @@ class Conv2d final : public ConvBase {
             std::min(out_.h, (p1 - 1) * pool_.sh - pool_.ph + pool_.kh)};
   }
 
-  void run_bands(const RunArgs& a, const float* x, const Bands& bands) const {
+  void run_bands(const RunArgs& a, const Bands& bands) const {
     const int64_t row = out_.w * cout_;  // floats of one conv row
     float* conv = thread_scratch<float>(size_t(bands.max_rows * row), kBandSlot);
+    float* input = padded_ ? thread_scratch<float>(size_t(bands.input_rows(*this) * row_floats_), kBandInputSlot) : nullptr;
     const float** taps = thread_scratch<const float*>(size_t(std::min(pool_.kh, out_.h) * std::min(pool_.kw, out_.w)));
     int64_t have_n = -1, have0 = 0, have1 = 0;  // sample and conv rows [have0, have1) in `conv`
 #pragma omp for schedule(static)
@@ -163,16 +171,26 @@ class Conv2d final : public ConvBase {
         std::memmove(conv, conv + (r0 - have0) * row, sizeof(float) * size_t((have1 - r0) * row));
         from = have1;
       }
-      // Blocks of at most kRowBlock pixels, of about equal size.
-      const int64_t pixels = (r1 - from) * out_.w, blocks = (pixels + Tasks::kRowBlock - 1) / Tasks::kRowBlock;
-      for (int64_t q = 0, p = 0; q < blocks; ++q) {
-        const int64_t len = pixels / blocks + (q < pixels % blocks ? 1 : 0);
-        gemm(a, x, n, from * out_.w + p, len, 0, cout_, conv + ((from - r0) * out_.w + p) * cout_, nullptr);
-        p += len;
-      }
+      if (from < r1) compute_rows(a, n, from, r1, input, conv + (from - r0) * row);
       have_n = n, have0 = r0, have1 = r1;
       for (int64_t py = p0; py < p1; ++py)
         for (int64_t px = 0; px < pooled_out_.w; ++px) pool_pixel(a, conv, r0, n, py, px, taps);
+    }
+  }
+
+  // Conv rows [y0, y1) of sample n into out. input: room for the zero-bordered input rows they
+  // read (when the conv pads).
+  void compute_rows(const RunArgs& a, int64_t n, int64_t y0, int64_t y1, float* input, float* out) const {
+    const int64_t q0 = y0 * win_.sh, q1 = (y1 - 1) * win_.sh + win_.kh;  // (zero-bordered) input rows
+    if (padded_)
+      for (int64_t q = q0; q < q1; ++q) pad_row(a.in[0], n * padded_h_ + q, input + (q - q0) * row_floats_);
+    const float* x = padded_ ? input : a.in[0] + (n * in_.h + q0) * row_floats_;
+    // Blocks of at most kRowBlock pixels, of about equal size.
+    const int64_t pixels = (y1 - y0) * out_.w, blocks = (pixels + Tasks::kRowBlock - 1) / Tasks::kRowBlock;
+    for (int64_t q = 0, p = 0; q < blocks; ++q) {
+      const int64_t len = pixels / blocks + (q < pixels % blocks ? 1 : 0);
+      gemm(a, x, p, len, 0, cout_, out + p * cout_, nullptr);
+      p += len;
     }
   }
 
