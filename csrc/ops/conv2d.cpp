@@ -63,7 +63,8 @@ class Conv2d final : public ConvBase {
 
   int64_t float_macs() const override { return out_.numel() * k_; }
 
-  // Pooled: out_ stays the conv's own map (its MACs, its rows); the step writes pooled_.
+  // out_ stays the conv's own map (its MACs, its rows); the step writes pooled_out_. Not
+  // with a residual, which the bands would have to read at the conv's resolution.
   bool fuse_max_pool(const Window& pool) override {
     if (residual_ || pooled_) return false;
     pooled_ = true;
@@ -127,14 +128,12 @@ class Conv2d final : public ConvBase {
   // With a fused max pool, a thread's work is bands of pooled rows: it copies the input rows
   // a band reads into its scratch with their zero border (no pass over the whole batch first),
   // computes the conv rows the band's windows cover (about 8, a few hundred KB: L2), then
-  // pools them.
-  // Consecutive bands share rows (3x3 stride 2 windows: one); a thread's bands are
+  // pools them. Consecutive bands share rows (3x3 stride 2 windows: one); a thread's bands are
   // consecutive, so it moves those to the front of the scratch instead of computing them
   // again. Bands per batch are a multiple of the threads where possible, so threads get equal
   // shares.
   struct Bands {
     int64_t per_sample = 0, rows = 0, count = 0, max_rows = 0;  // rows: pooled rows a band
-    Bands() = default;
     Bands(const Conv2d& c, int64_t batch, int threads) {
       const int64_t h = c.pooled_out_.h;
       per_sample = (h * c.pool_.sh + 7) / 8;  // about 8 conv rows a band
