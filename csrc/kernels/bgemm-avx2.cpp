@@ -94,10 +94,11 @@ void split_rows(const BgemmLhs& a, size_t i0, size_t rows, size_t k0, size_t kw,
   "vpxor " B1 ", %[lo], %[t]\n\tvpshufb %[t], %[lut], %[t]\n\tvpaddb %[t], %[" #c1 "], %[" #c1 "]\n\t" \
   "vpxor " B3 ", %[hi], %[t]\n\tvpshufb %[t], %[lut], %[t]\n\tvpaddb %[t], %[" #c1 "], %[" #c1 "]\n\t"
 
-// Adds the counts of R (MR or 1) split rows at `a` against the panel words at `b`, kw words,
-// to total[r][v] (64-bit sums of columns 4v..4v+3).
+// The counts of R (MR or 1) split rows at `a` against the panel words at `b`, kw words, added
+// to total[r][v] (64-bit sums of columns 4v..4v+3), or stored there when `first` (one flush
+// less to add: most layers have K <= kFlush).
 template <size_t R>
-inline void accumulate(const uint64_t* a, const uint64_t* b, size_t kw, __m256i (&total)[R][2]) {
+inline void accumulate(const uint64_t* a, const uint64_t* b, size_t kw, bool first, __m256i (&total)[R][2]) {
   const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
                                        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
   const __m256i zero = _mm256_setzero_si256();
@@ -131,7 +132,10 @@ inline void accumulate(const uint64_t* a, const uint64_t* b, size_t kw, __m256i 
       }
     }
     for (size_t r = 0; r < R; ++r)
-      for (size_t v = 0; v < 2; ++v) total[r][v] = _mm256_add_epi64(total[r][v], _mm256_sad_epu8(c[r][v], zero));
+      for (size_t v = 0; v < 2; ++v) {
+        const __m256i sums = _mm256_sad_epu8(c[r][v], zero);
+        total[r][v] = first && k0 == 0 ? sums : _mm256_add_epi64(total[r][v], sums);
+      }
   }
 }
 
@@ -142,8 +146,7 @@ template <size_t R>
 inline void tile(const uint64_t* a, const uint64_t* panel, size_t k_words, const BgemmOutput& o, size_t i0,
                  size_t j0, size_t cols) {
   __m256i total[R][2];
-  for (size_t r = 0; r < R; ++r) total[r][0] = total[r][1] = _mm256_setzero_si256();
-  accumulate<R>(a, panel, k_words, total);
+  accumulate<R>(a, panel, k_words, true, total);
   for (size_t r = 0; r < R; ++r) store_transformed(o, i0 + r, j0, cols, counts8(total[r][0], total[r][1]));
 }
 
@@ -155,11 +158,10 @@ void long_k_tile(const BgemmLhs& a, const uint64_t* panel, const BgemmOutput& o,
                  size_t cols, uint64_t* buf) {
   constexpr size_t kPiece = kSplitWords / (2 * MR);
   __m256i total[R][2];
-  for (size_t r = 0; r < R; ++r) total[r][0] = total[r][1] = _mm256_setzero_si256();
   for (size_t k0 = 0; k0 < a.k_words; k0 += kPiece) {
     const size_t kw = std::min(kPiece, a.k_words - k0);
     split_rows(a, i0, R, k0, kw, buf);
-    accumulate<R>(buf, panel + k0 * 2 * NR, kw, total);
+    accumulate<R>(buf, panel + k0 * 2 * NR, kw, k0 == 0, total);
   }
   for (size_t r = 0; r < R; ++r) store_transformed(o, i0 + r, j0, cols, counts8(total[r][0], total[r][1]));
 }
