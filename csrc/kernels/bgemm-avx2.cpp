@@ -72,11 +72,29 @@ inline void store_transformed(const BgemmOutput& o, size_t i, size_t j, size_t l
 // the tile is 64 contiguous bytes), then the rows left over one after another ([k][low, high]).
 void split_rows(const BgemmLhs& a, size_t i0, size_t rows, size_t k0, size_t kw, uint64_t* buf) {
   const size_t grouped = rows / MR * MR;
-  for (size_t r = 0; r < rows; ++r) {
+  const __m256i low = _mm256_set1_epi8(0x0f);
+  // A group's 4 words of one k at once: [w0 w1 w2 w3] -> [lo0 hi0 lo1 hi1] [lo2 hi2 lo3 hi3].
+  for (size_t g = 0; g < grouped; g += MR) {
+    const uint64_t* r0 = a.base + a.row_offsets[i0 + g];
+    const uint64_t* r1 = a.base + a.row_offsets[i0 + g + 1];
+    const uint64_t* r2 = a.base + a.row_offsets[i0 + g + 2];
+    const uint64_t* r3 = a.base + a.row_offsets[i0 + g + 3];
+    __m256i* dst = reinterpret_cast<__m256i*>(buf + g * 2 * kw);
+    for (size_t k = 0; k < kw; ++k, dst += 2) {
+      const size_t off = a.k_offsets[k0 + k];
+      const __m128i w01 = _mm_set_epi64x(static_cast<long long>(r1[off]), static_cast<long long>(r0[off]));
+      const __m128i w23 = _mm_set_epi64x(static_cast<long long>(r3[off]), static_cast<long long>(r2[off]));
+      const __m256i w = _mm256_inserti128_si256(_mm256_castsi128_si256(w01), w23, 1);  // w0 w1 | w2 w3
+      const __m256i lo = _mm256_and_si256(w, low), hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), low);
+      const __m256i even = _mm256_unpacklo_epi64(lo, hi), odd = _mm256_unpackhi_epi64(lo, hi);  // rows 0, 2 | 1, 3
+      _mm256_store_si256(dst, _mm256_permute2x128_si256(even, odd, 0x20));
+      _mm256_store_si256(dst + 1, _mm256_permute2x128_si256(even, odd, 0x31));
+    }
+  }
+  for (size_t r = grouped; r < rows; ++r) {
     const uint64_t* row = a.base + a.row_offsets[i0 + r];
-    const size_t stride = r < grouped ? 2 * MR : 2;
-    uint64_t* dst = r < grouped ? buf + (r / MR) * 2 * MR * kw + 2 * (r % MR) : buf + 2 * r * kw;
-    for (size_t k = 0; k < kw; ++k, dst += stride) {
+    uint64_t* dst = buf + 2 * r * kw;
+    for (size_t k = 0; k < kw; ++k, dst += 2) {
       const uint64_t w = row[a.k_offsets[k0 + k]];
       dst[0] = w & kLowNibbles;
       dst[1] = (w >> 4) & kLowNibbles;
