@@ -120,7 +120,8 @@ inline void accumulate(const uint64_t* a, const uint64_t* b, size_t kw, bool fir
   const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
                                        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
   const __m256i zero = _mm256_setzero_si256();
-  for (size_t k0 = 0; k0 < kw; k0 += kFlush) {
+  size_t k0 = 0;
+  do {  // kw >= 1 (the contract's k_words >= 1): the first flush always runs
     const size_t k1 = std::min(kw, k0 + kFlush);
     __m256i c[MR][2];
     for (size_t r = 0; r < MR; ++r) c[r][0] = c[r][1] = zero;
@@ -154,7 +155,8 @@ inline void accumulate(const uint64_t* a, const uint64_t* b, size_t kw, bool fir
         const __m256i sums = _mm256_sad_epu8(c[r][v], zero);
         total[r][v] = first && k0 == 0 ? sums : _mm256_add_epi64(total[r][v], sums);
       }
-  }
+    k0 = k1;
+  } while (k0 < kw);
 }
 
 #undef IRN_ROW
@@ -175,11 +177,13 @@ template <size_t R>
 void long_k_tile(const BgemmLhs& a, const uint64_t* panel, const BgemmOutput& o, size_t i0, size_t j0,
                  size_t cols, uint64_t* buf) {
   constexpr size_t kPiece = kSplitWords / (2 * MR);
-  __m256i total[R][2];
-  for (size_t k0 = 0; k0 < a.k_words; k0 += kPiece) {
+  __m256i total[R][2] = {};  // set by the first piece; zeros quiet -Wmaybe-uninitialized (rare path)
+  split_rows(a, i0, R, 0, kPiece, buf);  // k_words > kPiece here
+  accumulate<R>(buf, panel, kPiece, true, total);
+  for (size_t k0 = kPiece; k0 < a.k_words; k0 += kPiece) {
     const size_t kw = std::min(kPiece, a.k_words - k0);
     split_rows(a, i0, R, k0, kw, buf);
-    accumulate<R>(buf, panel + k0 * 2 * NR, kw, k0 == 0, total);
+    accumulate<R>(buf, panel + k0 * 2 * NR, kw, false, total);
   }
   for (size_t r = 0; r < R; ++r) store_transformed(o, i0 + r, j0, cols, counts8(total[r][0], total[r][1]));
 }
