@@ -3,9 +3,12 @@
 //   popcnt64_bit_macs:   acc += popcnt(a ^ w) on 64-bit words (scalar popcnt), bit-MACs/s
 //   avx2_lut_bit_macs:   XOR + nibble-LUT vpshufb popcount of 256-bit vectors, byte counts
 //                        added (no widening: the loop's own minimum), bit-MACs/s
-//   avx2_hs_bit_macs:    the AVX2 binary GEMM's own instruction mix (kernels/bgemm-avx2.cpp:
-//                        XOR of 7 words, carry-save adders, 3 nibble-LUT lookups per 7 words)
-//                        from registers, 4 independent chains; bit-MACs/s
+//   avx2_nibble_bit_macs: the AVX2 binary GEMM's own instruction mix (kernels/bgemm-avx2.cpp:
+//                        operands split into nibbles, so per 32 nibbles one XOR, one vpshufb
+//                        lookup, one byte add), from registers, its 4 x 8 tile's 8 counters;
+//                        bit-MACs/s
+//   avx2_hs_bit_macs:    the mix that kernel had before (XOR of 7 words, carry-save adders, 3
+//                        nibble-LUT lookups per 7 words) from registers, 4 independent chains
 //   fma_f32_macs:        vfmadd231ps on 256-bit (AVX2) vectors, fp32 MACs/s
 // Built and run by the benchmark suite (benchmarks/ceilings.py) on x86-64 with AVX2.
 #include <immintrin.h>
@@ -110,6 +113,29 @@ __attribute__((noinline, target("avx2"))) uint64_t hs_loop(uint64_t iters, uint6
   return uint64_t(_mm256_extract_epi64(s, 0));
 }
 
+__attribute__((noinline, target("avx2"))) uint64_t nibble_loop(uint64_t iters, uint64_t seed) {
+  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+                                       0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+  const __m256i low = _mm256_set1_epi8(0x0f);
+  __m256i b[4], acc[8];
+  for (int v = 0; v < 4; ++v) b[v] = _mm256_and_si256(_mm256_set1_epi64x(int64_t(seed * (v + 3))), low);
+  for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_si256();
+  __m256i lo = _mm256_and_si256(_mm256_set1_epi64x(int64_t(seed)), low), hi = _mm256_srli_epi16(lo, 1);
+  for (uint64_t n = 0; n < iters; ++n) {
+    asm volatile("" : "+x"(lo), "+x"(hi));
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; ++r)  // the tile's 4 rows (two nibble words each), 2 counters per row
+#pragma GCC unroll 2
+      for (int v = 0; v < 2; ++v) {
+        acc[2 * r + v] = _mm256_add_epi8(acc[2 * r + v], _mm256_shuffle_epi8(lut, _mm256_xor_si256(lo, b[v])));
+        acc[2 * r + v] = _mm256_add_epi8(acc[2 * r + v], _mm256_shuffle_epi8(lut, _mm256_xor_si256(hi, b[2 + v])));
+      }
+  }
+  __m256i s = acc[0];
+  for (int i = 1; i < 8; ++i) s = _mm256_add_epi8(s, acc[i]);
+  return uint64_t(_mm256_extract_epi64(s, 0));
+}
+
 __attribute__((noinline, target("avx2,fma"))) float fma_loop(uint64_t iters) {
   __m256 acc[10];
   const __m256 x = _mm256_set1_ps(0.999f), y = _mm256_set1_ps(1e-3f);
@@ -131,8 +157,9 @@ int main() {
   const double popcnt = best_rate([&] { sink = sink + popcnt_loop(iters, sink + 1); }, double(iters) * 8 * 64);
   const double lut = best_rate([&] { sink = sink + lut_loop(iters, sink + 1); }, double(iters) * 4 * 256);
   const double hs = best_rate([&] { sink = sink + hs_loop(iters / 4, sink + 1); }, double(iters / 4) * 4 * 7 * 256);
+  const double nibble = best_rate([&] { sink = sink + nibble_loop(iters / 4, sink + 1); }, double(iters / 4) * 4 * 8 * 64);
   const double fma = best_rate([&] { fsink = fsink + fma_loop(iters); }, double(iters) * 10 * 8);
   std::printf("{\"popcnt64_bit_macs\": %.6g, \"avx2_lut_bit_macs\": %.6g, \"avx2_hs_bit_macs\": %.6g, "
-              "\"fma_f32_macs\": %.6g}\n", popcnt, lut, hs, fma);
+              "\"avx2_nibble_bit_macs\": %.6g, \"fma_f32_macs\": %.6g}\n", popcnt, lut, hs, nibble, fma);
   return int(sink & 0) + int(fsink * 0);
 }

@@ -81,9 +81,10 @@ void bench(const char* job, const std::string& shape, double ops, const char* op
 std::mt19937_64 rng(1);
 
 void bench_bgemm(int rounds) {
-  // ResNet-18 layer 3 (14x14, 256 -> 256, 3x3): one 64-pixel block; ResNet-20 layer 1
-  // (32x32, 16 -> 16, taps back to back: 3 words per pixel).
-  const size_t shapes[][3] = {{64, 256, 36}, {64, 16, 3}};  // m, n, k_words
+  // One 64-pixel block of ResNet-18 layer 1 (56x56, 64 -> 64, 3x3: 9 words) and layer 3
+  // (14x14, 256 -> 256), all 49 pixels of layer 4 (7x7, 512 -> 512); ResNet-20 layer 1 (32x32,
+  // 16 -> 16, taps back to back: 3 words per pixel).
+  const size_t shapes[][3] = {{64, 64, 9}, {64, 256, 36}, {49, 512, 72}, {64, 16, 3}};  // m, n, k_words
   for (const auto& s : shapes) {
     const size_t m = s[0], n = s[1], k = s[2];
     std::vector<uint64_t> a(m * k), b(n * k);

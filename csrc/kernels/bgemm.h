@@ -5,7 +5,9 @@
 // convolution reads its taps in place from the packed input and never copies an im2col
 // matrix. B is packed once per layer by bgemm_pack_b into panels of NR columns: panel p holds,
 // for each word k, the NR words B[p*NR + 0..NR-1][k] (columns past n are zero), or for a
-// kernel with 32-bit lanes their NR low halves and then their NR high halves. Each kernel
+// kernel with 32-bit lanes their NR low halves and then their NR high halves, or for a kernel
+// with 4-bit lanes (nibble lookups) their NR low nibbles (w & 0x0f0f...) and then their NR high
+// nibbles ((w >> 4) & 0x0f0f...), two words per word. Each kernel
 // broadcasts a word (or half word) of A against NR of B, so any k_words works without
 // horizontal sums, and all MR x NR counts stay in registers.
 #pragma once
@@ -58,7 +60,8 @@ struct BgemmLhs {
 //    float FMA, exact only for integers below 2^24; it also keeps every count in int32;
 //  - |correction[i][j]| <= k_bits, so the corrected integer dot fits int32;
 //  - packed_b is bgemm_pack_b's output for this kernel, advanced by whole panels: a call over
-//    output columns [col, col + n) passes packed_b + col * k_words with col a multiple of nr;
+//    output columns [col, col + n) passes packed_b + bgemm_packed_offset(kernel, col, k_words)
+//    with col a multiple of nr;
 //  - mul, bias and each correction row hold col + n values; out and residual rows are ldo
 //    floats apart with ldo >= col + n, and out overlaps none of the inputs;
 //  - every base[row_offsets[i] + k_offsets[k]] (i < m, k < k_words) is readable; the offsets
@@ -68,7 +71,8 @@ constexpr int32_t kBgemmMaxKBits = (int32_t(1) << 24) - 1;
 
 struct BgemmKernel {
   size_t nr;      // panel width the packed B must have
-  int lane_bits;  // 64, or 32: the kernel counts in 32-bit lanes (B panels of half words)
+  int lane_bits;  // 64; 32: the kernel counts in 32-bit lanes (B panels of half words); 4: in
+                  // nibbles (B panels of split nibbles, two words per word)
   void (*run)(size_t m, size_t n, const BgemmLhs& a, const uint64_t* packed_b, const BgemmOutput& out);
 };
 
@@ -112,7 +116,13 @@ inline const char* bgemm_contract_violation(size_t n, const BgemmLhs& a, const B
   return nullptr;
 }
 
-// B (n rows of k_words words) in the panels `kernel` reads; panel p starts at word p*nr*k_words.
+// Where output column col (a multiple of nr) starts in bgemm_pack_b's output for `kernel`.
+inline size_t bgemm_packed_offset(const BgemmKernel& kernel, size_t col, size_t k_words) {
+  return col * k_words * (kernel.lane_bits == 4 ? 2 : 1);
+}
+
+// B (n rows of k_words words) in the panels `kernel` reads; panel p starts at word
+// bgemm_packed_offset(kernel, p * nr, k_words).
 std::vector<uint64_t> bgemm_pack_b(size_t n, size_t k_words, const BgemmKernel& kernel, const uint64_t* b);
 
 #define IRN_BGEMM_KERNEL(name) \

@@ -163,7 +163,8 @@ class BConv2d final : public ConvBase {
                             residual_ ? a.in[1] + out_row * cout_ : nullptr,
                             lo_, hi_, y, size_t(cout_), size_t(j0)};
         IRN_ASSERT_CONTRACT("bgemm", bgemm_contract_violation(size_t(j1 - j0), lhs, o, k.bgemm));
-        k.bgemm.run(size_t(rows), size_t(j1 - j0), lhs, packed_.data() + j0 * k_words_, o);
+        k.bgemm.run(size_t(rows), size_t(j1 - j0), lhs,
+                    packed_.data() + bgemm_packed_offset(k.bgemm, size_t(j0), size_t(k_words_)), o);
         if (bits_out_) {
           const int64_t words_out = int64_t(words_for(size_t(cout_)));
           uint64_t* bits = a.out_bits + out_row * words_out + j0 / 64;
