@@ -36,6 +36,8 @@ class Op {
   // Conv-like ops absorb a following add (its other operand arrives as an extra input in
   // RunArgs::in) and a following clamp (hardtanh / relu), applied in their output transform.
   virtual bool fuse_residual() { return false; }
+  // Whether fuse_residual() would succeed now (the plan asks before reordering steps for it).
+  virtual bool can_fuse_residual() const { return false; }
   virtual bool fuse_clamp(float /*lo*/, float /*hi*/) { return false; }
   // Sign bits between binary convolutions: an op reads its first input as, or writes its
   // output as, sign bits packed like a binary conv's input (per pixel, ceil(C/64) words, bit
