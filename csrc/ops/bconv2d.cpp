@@ -287,19 +287,19 @@ class BConv2d final : public ConvBase {
   // The GEMM rows of output pixels [p0, p0 + rows) of one sample from its bit rows: per
   // kernel row, its kw taps are kw * Cin adjacent bits. The CIFAR layers' 3x3 windows of 16
   // and 32 channels (48 and 96 bits per kernel row) get a copy compiled for that width.
+  // With both sizes known at compile time the loops unroll and every field lands at a fixed
+  // bit, so the writer's state folds away: shifts and ORs, no branches.
   void im2col(const uint64_t* sample, int64_t p0, int64_t rows, uint64_t* cols) const {
-    switch (win_.kw * cin_) {
-      case 48: return im2col_rows<48>(sample, p0, rows, cols);
-      case 96: return im2col_rows<96>(sample, p0, rows, cols);
-      default: return im2col_rows<0>(sample, p0, rows, cols);
-    }
+    if (win_.kh == 3 && win_.kw * cin_ == 48) return im2col_rows<48, 3>(sample, p0, rows, cols);
+    if (win_.kh == 3 && win_.kw * cin_ == 96) return im2col_rows<96, 3>(sample, p0, rows, cols);
+    im2col_rows<0, 0>(sample, p0, rows, cols);
   }
-  // kBits: the bits per kernel row if known at compile time, else 0.
-  template <int kBits>
+  // kBits, kH: the bits per kernel row and the kernel rows if known at compile time, else 0.
+  template <int kBits, int kH>
   void im2col_rows(const uint64_t* sample, int64_t p0, int64_t rows, uint64_t* cols) const {
     const int bits = kBits ? kBits : int(win_.kw * cin_);
     const uint64_t row_bits = uint64_t(row_words_) * 64, step = uint64_t(win_.sw * cin_);
-    const int64_t kh = win_.kh;
+    const int64_t kh = kH ? kH : win_.kh;
     int64_t oy = p0 / out_.w, ox = p0 % out_.w;
     uint64_t first = uint64_t(oy * win_.sh) * row_bits + uint64_t(ox) * step;  // bit of the window's corner
     for (int64_t r = 0; r < rows; ++r) {
