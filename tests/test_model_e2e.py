@@ -157,3 +157,16 @@ def test_vgg_small_passes_sign_bits_between_binary_convs(converted):
     hidden = [names[s["output"]] for s in steps if s["type"] == "bconv2d"] + pools[:2]
     assert not set(hidden) & set(debug) and pools[2] in debug
     np.testing.assert_array_equal(debug[names[steps[-1]["output"]]], engine.predict(x))
+
+
+def test_resnets_fuse_every_add_and_hardtanh_and_pass_sign_bits(converted):
+    """Each block's adds and hardtanhs run in its binary convs' epilogues, also where the add's
+    other operand (ResNet-20's option-A shortcut, ResNet-18's downsample) is computed after the
+    conv; and each binary conv after the first reads the sign bits its producer wrote beside
+    the floats. (The outputs are checked against PyTorch by test_model_matches_reference.)"""
+    for arch, size in [("resnet20", (3, 32, 32)), ("resnet18", (3, 64, 64))]:
+        steps = irnet_infer.Model(converted(arch, size)[1]).steps()
+        types = [s["type"] for s in steps]
+        assert "add" not in types and "hardtanh" not in types, (arch, types)
+        bconvs = [s for s in steps if s["type"] == "bconv2d"]
+        assert all(s["inputs"][0].endswith(" (sign bits)") for s in bconvs[1:]), arch

@@ -35,8 +35,11 @@ void fuse_into_producers(StepGraph& graph) {
         const int other = next.in[0] == t ? next.in[1] : next.in[0];
         if (other == t) break;
         if (!written_before(other, i)) {
-          // Each step moves at most once, so two convs feeding one add cannot swap forever.
-          if (!moved_once.insert(producer.op.get()).second) break;
+          // Only a step that can take the add moves: else the other operand's producer (a
+          // ResNet-20 shortcut, computed after the conv) would move back past it, and
+          // neither would fuse. Each step moves at most once, so two convs feeding one add
+          // cannot swap forever.
+          if (!producer.op->can_fuse_residual() || !moved_once.insert(producer.op.get()).second) break;
           // The residual is computed between producer and add (e.g. a downsample shortcut):
           // run the producer later, just before the add. Its inputs already exist and only
           // the add reads its output, so the order stays valid; it is fused when reached.

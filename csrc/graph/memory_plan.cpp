@@ -11,7 +11,8 @@ namespace {
 // Bytes per sample of a tensor in the type it is stored as.
 int64_t bytes_per_sample(const PlanTensor& t) {
   if (t.sign_bits)
-    return t.shape.h * t.shape.w * int64_t(words_for(size_t(t.shape.c)) * sizeof(uint64_t));
+    return (t.shape.h + 2 * t.border.h) * (t.shape.w + 2 * t.border.w) *
+           int64_t(words_for(size_t(t.shape.c)) * sizeof(uint64_t));
   return t.shape.numel() * int64_t(sizeof(float));
 }
 
@@ -29,8 +30,11 @@ MemoryPlan plan_memory(const StepGraph& graph) {
   for (int s = 0; s < n_steps; ++s) {
     const Step& step = steps[size_t(s)];
     for (int t : step.in) last[size_t(t)] = s;
-    first[size_t(step.out)] = s;
-    last[size_t(step.out)] = std::max(last[size_t(step.out)], s);
+    for (int t : {step.out, step.out_bits}) {
+      if (t < 0) continue;
+      first[size_t(t)] = s;
+      last[size_t(t)] = std::max(last[size_t(t)], s);
+    }
   }
   last[size_t(graph.output)] = n_steps;
   MemoryPlan plan;

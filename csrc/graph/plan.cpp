@@ -135,6 +135,7 @@ void Plan::run_layers(const float* input, int64_t batch, bool input_nhwc, float*
       args.out_bits = bits(step.out);
     else
       args.out = out_buffer(step.out);
+    if (step.out_bits >= 0) args.out_bits = bits(step.out_bits);
     for (int t : step.in) {
       const bool sign_bits = graph_.tensors[size_t(t)].sign_bits;
       args.in.push_back(sign_bits ? nullptr : in_buffer(t));
@@ -166,8 +167,13 @@ std::vector<StepInfo> Plan::steps() const {
 }
 
 std::map<std::string, Shape> Plan::tensor_shapes() const {
+  // The sign bits the plan adds beside a tensor (Step::out_bits) are none of the graph's.
+  std::vector<bool> added(graph_.tensors.size(), false);
+  for (const Step& s : graph_.steps)
+    if (s.out_bits >= 0) added[size_t(s.out_bits)] = true;
   std::map<std::string, Shape> out;
-  for (const auto& t : graph_.tensors) out[t.name] = t.shape;
+  for (size_t t = 0; t < graph_.tensors.size(); ++t)
+    if (!added[t]) out[graph_.tensors[t].name] = graph_.tensors[t].shape;
   return out;
 }
 

@@ -17,6 +17,7 @@ struct PlanTensor {
   Shape shape;
   // Holds sign bits (per pixel, ceil(C/64) uint64_t words: pass_sign_bits), not floats.
   bool sign_bits = false;
+  Op::BitsBorder border{};  // of a map of sign bits (ops/op.h)
   // Holds what the graph's tensor of that name does not (sign bits, or a conv output with
   // ops moved ahead of a pool): left out of debug runs.
   bool internal = false;
@@ -26,6 +27,7 @@ struct Step {
   std::unique_ptr<Op> op;
   std::vector<int> in;  // tensor indices
   int out = -1;
+  int out_bits = -1;  // the sign bits of `out`, written with it (output_floats_and_bits), or -1
   std::vector<std::string> fused;  // ops folded into this one, for reports
 };
 

@@ -40,30 +40,42 @@ inline __m256i tail_mask(size_t left) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(left)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-// Output transform of 8 columns j.. of row i (`left` of them exist) from their counts.
-inline void store_transformed(const BgemmOutput& o, size_t i, size_t j, size_t left, __m256i count) {
+// Output transform of rows i0.. i0+ROWS-1, 8 columns j.. (`left` of them exist), from their
+// counts. The per-column operands (mul, bias, bounds) are loaded once for all the rows, and the
+// fields of `o` are read into locals first: the stores through `out` could alias them (lo and
+// hi are floats), so the compiler would otherwise reload them after every row.
+template <size_t ROWS>
+inline void store_transformed(const BgemmOutput& o, size_t i0, size_t j, size_t left, const __m256i* count) {
   j += o.col;
-  __m256i dot = _mm256_sub_epi32(_mm256_set1_epi32(o.k_bits), _mm256_slli_epi32(count, 1));
-  const int32_t* corr = o.correction ? o.correction[i] : nullptr;
-  float* out = o.out + i * o.ldo + j;
-  __m256 y;
-  if (left >= 8) {
-    if (corr) dot = _mm256_sub_epi32(dot, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(corr + j)));
-    y = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_loadu_ps(o.mul + j), _mm256_loadu_ps(o.bias + j));
-    if (o.residual) y = _mm256_add_ps(y, _mm256_loadu_ps(o.residual + i * o.ldo + j));
-  } else {
-    const __m256i mask = tail_mask(left);
-    if (corr) dot = _mm256_sub_epi32(dot, _mm256_maskload_epi32(corr + j, mask));
-    y = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_maskload_ps(o.mul + j, mask),
-                        _mm256_maskload_ps(o.bias + j, mask));
-    if (o.residual) y = _mm256_add_ps(y, _mm256_maskload_ps(o.residual + i * o.ldo + j, mask));
-  }
-  // Operand order keeps NaN as NaN, like the scalar comparison chain.
-  y = _mm256_min_ps(_mm256_set1_ps(o.hi), _mm256_max_ps(_mm256_set1_ps(o.lo), y));
-  if (left >= 8) {
-    _mm256_storeu_ps(out, y);
-  } else {
-    _mm256_maskstore_ps(out, tail_mask(left), y);
+  const bool full = left >= 8;
+  const __m256i mask = tail_mask(full ? 8 : left);
+  const size_t ldo = o.ldo;
+  const int32_t* const* correction = o.correction;
+  const float* residual = o.residual ? o.residual + i0 * ldo + j : nullptr;
+  float* out = o.out + i0 * ldo + j;
+  const __m256 mul = full ? _mm256_loadu_ps(o.mul + j) : _mm256_maskload_ps(o.mul + j, mask);
+  const __m256 bias = full ? _mm256_loadu_ps(o.bias + j) : _mm256_maskload_ps(o.bias + j, mask);
+  const __m256 lo = _mm256_set1_ps(o.lo), hi = _mm256_set1_ps(o.hi);
+  const __m256i k_bits = _mm256_set1_epi32(o.k_bits);
+  for (size_t i = 0; i < ROWS; ++i, out += ldo) {
+    __m256i dot = _mm256_sub_epi32(k_bits, _mm256_slli_epi32(count[i], 1));
+    if (const int32_t* corr = correction ? correction[i0 + i] : nullptr) {
+      const __m256i c = full ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(corr + j))
+                             : _mm256_maskload_epi32(corr + j, mask);
+      dot = _mm256_sub_epi32(dot, c);
+    }
+    __m256 y = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), mul, bias);
+    if (residual) {
+      y = _mm256_add_ps(y, full ? _mm256_loadu_ps(residual) : _mm256_maskload_ps(residual, mask));
+      residual += ldo;
+    }
+    // Operand order keeps NaN as NaN, like the scalar comparison chain.
+    y = _mm256_min_ps(hi, _mm256_max_ps(lo, y));
+    if (full) {
+      _mm256_storeu_ps(out, y);
+    } else {
+      _mm256_maskstore_ps(out, mask, y);
+    }
   }
 }
 
@@ -167,7 +179,9 @@ inline void tile(const uint64_t* a, const uint64_t* panel, size_t k_words, const
                  size_t j0, size_t cols) {
   __m256i total[R][2];
   accumulate<R>(a, panel, k_words, true, total);
-  for (size_t r = 0; r < R; ++r) store_transformed(o, i0 + r, j0, cols, counts8(total[r][0], total[r][1]));
+  __m256i counts[R];
+  for (size_t r = 0; r < R; ++r) counts[r] = counts8(total[r][0], total[r][1]);
+  store_transformed<R>(o, i0, j0, cols, counts);
 }
 
 // K too long for a group of MR rows in the buffer (over kSplitWords / (2 * MR) = 512 words,
@@ -185,7 +199,9 @@ void long_k_tile(const BgemmLhs& a, const uint64_t* panel, const BgemmOutput& o,
     split_rows(a, i0, R, k0, kw, buf);
     accumulate<R>(buf, panel + k0 * 2 * NR, kw, false, total);
   }
-  for (size_t r = 0; r < R; ++r) store_transformed(o, i0 + r, j0, cols, counts8(total[r][0], total[r][1]));
+  __m256i counts[R];
+  for (size_t r = 0; r < R; ++r) counts[r] = counts8(total[r][0], total[r][1]);
+  store_transformed<R>(o, i0, j0, cols, counts);
 }
 
 }  // namespace

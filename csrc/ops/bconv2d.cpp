@@ -30,6 +30,8 @@
 #include <limits>
 #include <numeric>
 
+#include <omp.h>
+
 #include "kernels/contract.h"
 #include "ops/bit_rows.h"
 #include "ops/border_correction.h"
@@ -109,34 +111,66 @@ class BConv2d final : public ConvBase {
   // Set by the plan (see graph/pass_sign_bits.cpp).
   SignBits sign_bits() const override { return {true, true, false}; }
   bool input_as_bits() override { return bits_in_ = true; }
-  bool output_as_bits() override { return bits_out_ = true; }
+  bool output_as_bits() override {
+    floats_out_ = false;
+    return bits_out_ = true;
+  }
+  bool output_floats_and_bits() override { return bits_out_ = true; }
+  // Taps read in place want the padding as the bit map's border; bit rows are made per layer.
+  BitsBorder input_bits_border() const override {
+    return in_place_ ? BitsBorder{win_.ph, win_.pw} : BitsBorder{};
+  }
+  bool input_bits_bordered() override { return bits_in_bordered_ = bits_in_ && in_place_; }
+  bool output_bits_border(const BitsBorder& border) override {
+    out_border_ = border;
+    return bits_out_;
+  }
 
   void run(const RunArgs& a) const override {
     const KernelConfig& k = *a.kernels;
     const int64_t pixels_out = out_.h * out_.w;
     const int64_t sample_words = padded_h_ * row_words_;
-    uint64_t* packed = thread_scratch<uint64_t>(size_t(a.batch * sample_words));
+    // Input bits already laid out as the taps are read (bordered by the producer, or no
+    // padding to add): the GEMM reads them where they are, with no pass before it.
+    const bool map_ready = bits_in_ && in_place_ && (bits_in_bordered_ || !has_padding_);
+    uint64_t* packed = map_ready ? nullptr : thread_scratch<uint64_t>(size_t(a.batch * sample_words));
+    const uint64_t* map = map_ready ? a.in_bits : packed;
     const int threads = threads_for(a.num_threads, a.batch * binary_macs());
     // Bits are written a 64-bit word at a time: channel groups then start on a word.
     const size_t group_cols = bits_out_ ? std::lcm(k.bgemm.nr, size_t(64)) : k.bgemm.nr;
     const Tasks tasks(a.batch, pixels_out, cout_, group_cols, threads);
-    // Every thread's scratch is sized before any loop, where a failed allocation can still be
-    // reported (see parallel_region); the loops below then never allocate.
-    auto reserve = [&] {
-      if (!in_place_)
-        thread_scratch<uint64_t>(size_t(std::max(bits_in_ ? 0 : in_.w, tasks.block * k_words_)), 1);
-      if (bits_out_) thread_scratch<float>(size_t(tasks.block * cout_), 2);
-    };
-    parallel_region(threads, reserve, [&] {
+    const bool out_bordered = bits_out_ && !(out_border_ == BitsBorder{});
+    const int64_t out_rows = out_.h + 2 * out_border_.h;
+    // Per-thread memory, one slice per thread of the region, sized here by the calling thread,
+    // where a failed allocation throws as usual: the region then allocates nothing and starts
+    // without a barrier (parallel_region). Slices are whole cache lines (no false sharing).
+    // Slot 1: a bit-row layer's packed input row, then its block of GEMM rows; slot 2: the
+    // floats of a block whose output is sign bits only.
+    const size_t cols_slice = in_place_ ? 0 : size_t(round_to_cache_lines<uint64_t>(
+                                                  std::max(bits_in_ ? 0 : in_.w, tasks.block * k_words_)));
+    const size_t floats_slice = floats_out_ ? 0 : size_t(round_to_cache_lines<float>(tasks.block * cout_));
+    uint64_t* cols_all = cols_slice ? thread_scratch<uint64_t>(cols_slice * size_t(threads), 1) : nullptr;
+    float* floats_all = floats_slice ? thread_scratch<float>(floats_slice * size_t(threads), 2) : nullptr;
+    parallel_region(threads, [&] {
+      const size_t me = threads > 1 ? size_t(omp_get_thread_num()) : 0;
+      uint64_t* cols = cols_all ? cols_all + me * cols_slice : nullptr;
+      if (!map_ready) {
 #pragma omp for schedule(static)
-      for (int64_t r = 0; r < a.batch * padded_h_; ++r) pack_row(k, a.in[0], a.in_bits, r, packed + r * row_words_);
+        for (int64_t r = 0; r < a.batch * padded_h_; ++r)
+          pack_row(k, a.in[0], a.in_bits, r, packed + r * row_words_, cols);
+      }
+      // The output map's border and its inside are written by different loops: no barrier.
+      if (out_bordered) {
+#pragma omp for schedule(static) nowait
+        for (int64_t r = 0; r < a.batch * out_rows; ++r) zero_border(a.out_bits, r);
+      }
       // nowait: the region's end is the barrier (one fewer futex wake per layer when idle
       // workers sleep, see irnet_infer/__init__.py).
 #pragma omp for schedule(static) nowait
       for (int64_t task = 0; task < tasks.count; ++task) {
         const auto [n, p0, rows, j0, j1] = tasks[task];
         if (j0 >= j1) continue;
-        const uint64_t* sample = packed + n * sample_words;
+        const uint64_t* sample = map + n * sample_words;
         // The block's GEMM rows and border corrections (rows <= kRowBlock).
         uint32_t row_offsets[Tasks::kRowBlock];
         const int32_t* correction[Tasks::kRowBlock];
@@ -148,16 +182,15 @@ class BConv2d final : public ConvBase {
             if (++ox == out_.w) ox = 0, ++oy;
           }
         } else {
-          uint64_t* cols = thread_scratch<uint64_t>(size_t(rows * k_words_), 1);
           im2col(sample, p0, rows, cols);
           lhs.base = cols;
           for (int64_t r = 0; r < rows; ++r) row_offsets[r] = uint32_t(r * k_words_);
         }
         if (has_padding_) corrections_.fill(p0, rows, out_.w, correction);
         const int64_t out_row = n * pixels_out + p0;
-        // Floats go to the output, or for a bits output to a per-thread block that is
-        // bit-packed right away, the same compare the next conv would make.
-        float* y = bits_out_ ? thread_scratch<float>(size_t(rows * cout_), 2) : a.out + out_row * cout_;
+        // Floats go to the output, or for a bits-only output to a per-thread block; for a bits
+        // output they are bit-packed right away, the same compare the next conv would make.
+        float* y = floats_out_ ? a.out + out_row * cout_ : floats_all + me * floats_slice;
         const BgemmOutput o{int32_t(taps_ * cin_), mul_.data(), bias_.data(),
                             has_padding_ ? correction : nullptr,
                             residual_ ? a.in[1] + out_row * cout_ : nullptr,
@@ -167,12 +200,38 @@ class BConv2d final : public ConvBase {
                     packed_.data() + bgemm_packed_offset(k.bgemm, size_t(j0), size_t(k_words_)), o);
         if (bits_out_) {
           const int64_t words_out = int64_t(words_for(size_t(cout_)));
-          uint64_t* bits = a.out_bits + out_row * words_out + j0 / 64;
-          for (int64_t r = 0; r < rows; ++r)
-            k.bitpack(y + r * cout_ + j0, 1, size_t(j1 - j0), bits + r * words_out);
+          const int64_t row_pixels = out_.w + 2 * out_border_.w;
+          uint64_t* bits = a.out_bits + n * out_rows * row_pixels * words_out + j0 / 64;
+          // One call per run of pixels that lie back to back in the map, when the floats of a
+          // pixel are the whole group (the kernel's row stride is its channel count).
+          const int64_t most = j1 - j0 == cout_ ? out_.w : 1;
+          int64_t oy = p0 / out_.w, ox = p0 % out_.w;
+          for (int64_t r = 0; r < rows;) {
+            const int64_t run = std::min({most, out_.w - ox, rows - r});
+            const int64_t pixel = (oy + out_border_.h) * row_pixels + ox + out_border_.w;
+            k.bitpack(y + r * cout_ + j0, size_t(run), size_t(j1 - j0), bits + pixel * words_out);
+            r += run;
+            if ((ox += run) == out_.w) ox = 0, ++oy;
+          }
         }
       }
     });
+  }
+
+  // Zeroes the border part of row r of the bordered output map of sign bits (sample
+  // r / rows): the whole row above or below the map, else its first and last border.w pixels.
+  void zero_border(uint64_t* out_bits, int64_t r) const {
+    const int64_t words_out = int64_t(words_for(size_t(cout_)));
+    const int64_t row_words = (out_.w + 2 * out_border_.w) * words_out;
+    const int64_t y = r % (out_.h + 2 * out_border_.h) - out_border_.h;
+    uint64_t* row = out_bits + r * row_words;
+    if (y < 0 || y >= out_.h) {
+      std::memset(row, 0, sizeof(uint64_t) * size_t(row_words));
+      return;
+    }
+    const size_t side = sizeof(uint64_t) * size_t(out_border_.w * words_out);
+    std::memset(row, 0, side);
+    std::memset(row + row_words - out_border_.w * words_out, 0, side);
   }
 
   // The input is packed into a map with a zero border as wide as the padding (zero bits are
@@ -198,15 +257,16 @@ class BConv2d final : public ConvBase {
   }
 
   // Row r of the zero-bordered packed batch (sample r / padded_h_), row_words_ words at dst,
-  // from the floats at `in` or, when bits_in_, the sign bits at `in_bits`.
+  // from the floats at `in` or, when bits_in_, the sign bits at `in_bits`; `scratch` (bit rows
+  // from floats) holds in_.w words.
   void pack_row(const KernelConfig& k, const float* in, const uint64_t* in_bits, int64_t r,
-                uint64_t* dst) const {
+                uint64_t* dst, uint64_t* scratch) const {
     const int64_t n = r / padded_h_, y = r % padded_h_ - win_.ph;
     std::memset(dst, 0, sizeof(uint64_t) * size_t(row_words_));
     if (y < 0 || y >= in_.h) return;
     const int64_t first = (n * in_.h + y) * in_.w;  // the row's first pixel in the batch
     // One word group per pixel: the input's own when it arrives as bits, else bit-packed
-    // (in place, or into scratch slot 1, free until the GEMM tasks take it for im2col).
+    // (in place, or into `scratch`, free until the GEMM tasks take it for im2col).
     const uint64_t* words = bits_in_ ? in_bits + first * words_ : nullptr;
     if (in_place_) {
       if (words)
@@ -216,9 +276,8 @@ class BConv2d final : public ConvBase {
       return;
     }
     if (!words) {
-      uint64_t* packed = thread_scratch<uint64_t>(size_t(in_.w), 1);
-      k.bitpack(in + first * cin_, size_t(in_.w), size_t(cin_), packed);
-      words = packed;
+      k.bitpack(in + first * cin_, size_t(in_.w), size_t(cin_), scratch);
+      words = scratch;
     }
     BitWriter row(dst);
     for (int64_t x = 0; x < win_.pw; ++x) row.put(0, int(cin_));
@@ -229,19 +288,19 @@ class BConv2d final : public ConvBase {
   // The GEMM rows of output pixels [p0, p0 + rows) of one sample from its bit rows: per
   // kernel row, its kw taps are kw * Cin adjacent bits. The CIFAR layers' 3x3 windows of 16
   // and 32 channels (48 and 96 bits per kernel row) get a copy compiled for that width.
+  // With both sizes known at compile time the loops unroll and every field lands at a fixed
+  // bit, so the writer's state folds away: shifts and ORs, no branches.
   void im2col(const uint64_t* sample, int64_t p0, int64_t rows, uint64_t* cols) const {
-    switch (win_.kw * cin_) {
-      case 48: return im2col_rows<48>(sample, p0, rows, cols);
-      case 96: return im2col_rows<96>(sample, p0, rows, cols);
-      default: return im2col_rows<0>(sample, p0, rows, cols);
-    }
+    if (win_.kh == 3 && win_.kw * cin_ == 48) return im2col_rows<48, 3>(sample, p0, rows, cols);
+    if (win_.kh == 3 && win_.kw * cin_ == 96) return im2col_rows<96, 3>(sample, p0, rows, cols);
+    im2col_rows<0, 0>(sample, p0, rows, cols);
   }
-  // kBits: the bits per kernel row if known at compile time, else 0.
-  template <int kBits>
+  // kBits, kH: the bits per kernel row and the kernel rows if known at compile time, else 0.
+  template <int kBits, int kH>
   void im2col_rows(const uint64_t* sample, int64_t p0, int64_t rows, uint64_t* cols) const {
     const int bits = kBits ? kBits : int(win_.kw * cin_);
     const uint64_t row_bits = uint64_t(row_words_) * 64, step = uint64_t(win_.sw * cin_);
-    const int64_t kh = win_.kh;
+    const int64_t kh = kH ? kH : win_.kh;
     int64_t oy = p0 / out_.w, ox = p0 % out_.w;
     uint64_t first = uint64_t(oy * win_.sh) * row_bits + uint64_t(ox) * step;  // bit of the window's corner
     for (int64_t r = 0; r < rows; ++r) {
@@ -263,7 +322,10 @@ class BConv2d final : public ConvBase {
 
   int64_t words_ = 0, taps_ = 0, k_words_ = 0;
   bool in_place_ = false;  // Cin >= 64: taps read from the packed input (else copied by im2col)
-  bool bits_in_ = false, bits_out_ = false;  // sign bits instead of floats (pass_sign_bits)
+  // Sign bits instead of (or, for the output, also) floats, set by pass_sign_bits; bits in
+  // with the padding as their border; the output's border.
+  bool bits_in_ = false, bits_in_bordered_ = false, bits_out_ = false, floats_out_ = true;
+  BitsBorder out_border_;
   int64_t padded_h_ = 0, padded_w_ = 0;  // the zero-bordered packed input map
   int64_t row_words_ = 0;                // words per row of it
   std::vector<uint32_t> k_offsets_;  // the GEMM's left operand (BgemmLhs), with per-task row offsets

@@ -49,8 +49,9 @@ class ConvBase : public Op {
     bias_.swap(bias);
     return true;
   }
+  bool can_fuse_residual() const override { return !residual_ && !clamped_; }
   bool fuse_residual() override {
-    if (residual_ || clamped_) return false;
+    if (!can_fuse_residual()) return false;
     residual_ = true;
     return true;
   }

@@ -38,6 +38,8 @@ class Op {
   // Conv-like ops absorb a following add (its other operand arrives as an extra input in
   // RunArgs::in) and a following clamp (hardtanh / relu), applied in their output transform.
   virtual bool fuse_residual() { return false; }
+  // Whether fuse_residual() would succeed now (the plan asks before reordering steps for it).
+  virtual bool can_fuse_residual() const { return false; }
   virtual bool fuse_clamp(float /*lo*/, float /*hi*/) { return false; }
   // Sign bits between binary convolutions: an op reads its first input as, or writes its
   // output as, sign bits packed like a binary conv's input (per pixel, ceil(C/64) words, bit
@@ -52,6 +54,23 @@ class Op {
   virtual SignBits sign_bits() const { return {}; }
   virtual bool input_as_bits() { return false; }
   virtual bool output_as_bits() { return false; }
+  // An op that can write bits may also write both: its floats to RunArgs::out and their sign
+  // bits to RunArgs::out_bits, for a tensor that binary convs read as bits and other ops (a
+  // residual add, a float conv) as floats. Returns whether the op agrees.
+  virtual bool output_floats_and_bits() { return false; }
+  // A map of sign bits may carry a zero border (all bits 0) of `h` pixels above and below and
+  // `w` left and right, per sample: (H + 2h) x (W + 2w) pixels of ceil(C/64) words. A binary
+  // conv that reads its taps in place wants its padding as that border, and then needs no
+  // pass of its own to copy the map into a bordered one; the op writing the bits writes the
+  // border too. The plan asks the readers (input_bits_border) and, when they agree, tells the
+  // writer (output_bits_border) and the readers (input_bits_bordered).
+  struct BitsBorder {
+    int64_t h = 0, w = 0;
+    bool operator==(const BitsBorder& o) const { return h == o.h && w == o.w; }
+  };
+  virtual BitsBorder input_bits_border() const { return {}; }
+  virtual bool input_bits_bordered() { return false; }
+  virtual bool output_bits_border(const BitsBorder& border) { return border == BitsBorder{}; }
   // Each output element is one of the input elements of its own channel (max pooling), so a
   // per-channel non-decreasing map applied after the op gives what it gives applied before.
   virtual bool commutes_with_increasing_maps() const { return false; }

@@ -38,10 +38,17 @@ void parallel_region(int threads, const Reserve& reserve, const Body& body) {
   if (error) std::rethrow_exception(error);
 }
 
-// A region whose body allocates nothing.
+// A region whose body allocates nothing (and throws nothing): no barrier before the body, since
+// there is no failure to agree on. Ops that need per-thread memory can size it for all
+// threads before the region (one slice per omp_get_thread_num) and use this form.
 template <class Body>
 void parallel_region(int threads, const Body& body) {
-  parallel_region(threads, [] {}, body);
+  if (threads <= 1) {
+    body();
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  body();
 }
 
 }  // namespace irnet

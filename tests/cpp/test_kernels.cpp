@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -150,12 +151,14 @@ void test_bgemm(const BgemmKernel& kernel, const char* name, std::mt19937_64& rn
 
 void test_bitpack(BitpackFn bitpack, const char* name, std::mt19937_64& rng) {
   std::normal_distribution<float> normal;
-  for (size_t channels : {1, 3, 15, 16, 17, 63, 64, 65, 130, 256}) {
+  for (size_t channels : {1, 3, 8, 15, 16, 17, 32, 63, 64, 65, 130, 256}) {
     const size_t rows = 7;
     std::vector<float> x(rows * channels);
     for (auto& v : x) v = normal(rng);
     x[0] = 0.0f;
     if (x.size() > 1) x[1] = -0.0f;
+    if (x.size() > 2) x[2] = std::numeric_limits<float>::quiet_NaN();  // NaN is +1 (not < 0)
+    x.back() = -0.0f;  // in the rows after the last whole group of 64 floats, too
     const size_t words = words_for(channels);
     std::vector<uint64_t> got(rows * words, ~uint64_t(0)), want(rows * words, 0);
     bitpack(x.data(), rows, channels, got.data());
