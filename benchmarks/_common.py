@@ -106,11 +106,15 @@ class Collector:
         if text not in self.notes:
             self.notes.append(text)
 
-    def add(self, *, group, case, label, threads, impl, isa, layout, seconds, ops, extra_info, batch=1):
+    def add(self, *, group, case, label, threads, impl, isa, layout, seconds, ops, extra_info, batch=1,
+            macs_per_image=None):
+        """`macs_per_image`: (binary, float) MACs of one image, for the floor (floor_rows)."""
         e = {"group": group, "case": case, "label": label, "threads": threads, "batch": batch,
              "impl": impl, "isa": isa, "layout": layout, "seconds": seconds, "ops": ops,
              "gops": ops / seconds / 1e9 if seconds > 0 else None,
              "images_per_s": batch / seconds if seconds > 0 else None}
+        if macs_per_image is not None:
+            e["binary_macs"], e["float_macs"] = macs_per_image
         extra_info.update({"gops": e["gops"], "ops": ops, "median_s": seconds, "threads": threads,
                            "batch": batch, "impl": impl, "isa": isa, "layout": layout, "case": case})
         e["_extra"] = extra_info
@@ -220,6 +224,45 @@ def markdown_table(rows) -> str:
     return "\n".join(lines)
 
 
+def binary_ceiling(c: dict):
+    """The one-core binary ceiling the floor uses: the mix of the AVX2 binary GEMM that runs
+    (saved results from before the nibble-split kernel have only the carry-save mix)."""
+    return c.get("avx2_nibble_bit_macs") or c.get("avx2_hs_bit_macs")
+
+
+def floor_rows(rows, ceilings: dict) -> list[dict]:
+    """For every 1-thread engine network row with its MACs: the time the core needs at its
+    ceilings, batch x (binary MACs / binary ceiling + float MACs / FMA ceiling), and the
+    engine's time over it. Empty without ceilings (not x86-64 AVX2, no compiler)."""
+    bits, fma = binary_ceiling(ceilings or {}), (ceilings or {}).get("fma_f32_macs")
+    if not bits or not fma:
+        return []
+    out = []
+    for r in rows:
+        if r["group"] == "networks" and r["threads"] == 1 and r.get("seconds") and "binary_macs" in r:
+            floor = r["batch"] * (r["binary_macs"] / bits + r["float_macs"] / fma)
+            out.append({"label": r["label"], "batch": r["batch"], "engine_s": r["seconds"], "floor_s": floor,
+                        "engine_over_floor": r["seconds"] / floor,
+                        "openvino_over_floor": r["openvino_seconds"] / floor if r.get("openvino_seconds") else None})
+    return out
+
+
+def floor_markdown(rows, ceilings: dict) -> list[str]:
+    """The floor table's lines (title included), or none."""
+    fl = floor_rows(rows, ceilings)
+    if not fl:
+        return []
+    lines = ["## Floor (1 thread)", "",
+             "Floor = batch x (binary MACs / binary ceiling + float MACs / fp32 FMA ceiling), with "
+             "this run's one-core ceilings: what the core needs if every MAC ran at its peak loop's "
+             "rate.", "",
+             "| network | batch | engine ms | floor ms | engine / floor | OpenVINO / floor |",
+             "|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {f['label']} | {f['batch']} | {_ms(f['engine_s'])} | {_ms(f['floor_s'])} | "
+              f"{f['engine_over_floor']:.2f} | {_fmt(f['openvino_over_floor'], '.2f')} |" for f in fl]
+    return lines + [""]
+
+
 def machine_line(m: dict) -> str:
     return (f"{m.get('cpu', '?')}, {m.get('physical_cores_used', '?')} cores used "
             f"({m.get('logical_cpus', '?')} logical CPUs), engine ISA {m.get('isa', '?')} "
@@ -241,6 +284,7 @@ def results_markdown(data: dict) -> str:
         sel = [r for r in rows if r["group"] == group]
         if sel:
             parts += [f"## {title}", "", markdown_table(sel), ""]
+    parts += floor_markdown(rows, data["machine"].get("ceilings", {}))
     return "\n".join(parts)
 
 

@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmarks._common import RESULTS_DIR, load_latest, machine_line, markdown_table
+from benchmarks._common import RESULTS_DIR, floor_markdown, load_latest, machine_line, markdown_table
 
 CHART = "comparison.png"
 
@@ -102,6 +102,7 @@ def build_report(data: dict, directory: Path = RESULTS_DIR) -> str:
     for title, sel in sections:
         if sel:
             parts += [f"## {title}", "", markdown_table(sel), ""]
+    parts += floor_markdown(rows, m.get("ceilings", {}))
     return "\n".join(parts)
 
 

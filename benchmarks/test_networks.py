@@ -30,7 +30,7 @@ def _cases():
 
 @pytest.fixture(scope="session")
 def networks(tmp_path_factory):
-    """name -> (torch model in eval mode, .irb path, MACs per image), built once."""
+    """name -> (torch model in eval mode, .irb path, (binary, float) MACs per image), built once."""
     torch = pytest.importorskip("torch")
     from export.convert import convert
     from export.models import create_model
@@ -45,7 +45,7 @@ def networks(tmp_path_factory):
             path = directory / f"{name}.irb"
             convert(model, str(path), arch=name)
             steps = Model(str(path), num_threads=1).steps()
-            built[name] = (model, str(path), sum(s["binary_macs"] + s["float_macs"] for s in steps))
+            built[name] = (model, str(path), (sum(s["binary_macs"] for s in steps), sum(s["float_macs"] for s in steps)))
         return built[name]
     return get
 
@@ -72,7 +72,8 @@ def test_network(benchmark, collector, torch_threads, networks, net, threads, ba
     import torch
 
     from irnet_infer import Model
-    model, path, macs = networks(net)
+    model, path, (binary_macs, float_macs) = networks(net)
+    macs = binary_macs + float_macs
     benchmark.group = f"network {net}, batch {batch}, {threads} thread(s)"
     benchmark.extra_info.update({"network": net, "macs": macs, "batch": batch})
     x = np.random.default_rng(0).standard_normal((batch,) + NETWORKS[net]).astype(np.float32)
@@ -103,4 +104,4 @@ def test_network(benchmark, collector, torch_threads, networks, net, threads, ba
                       layout="float twin" if impl == "torch" else "nchw",
                       seconds=seconds, extra_info={}, **common)
     collector.add(impl="engine", isa=engine.isa, layout="nchw", seconds=float(benchmark.stats.stats.median),
-                  extra_info=benchmark.extra_info, **common)
+                  extra_info=benchmark.extra_info, macs_per_image=(binary_macs, float_macs), **common)

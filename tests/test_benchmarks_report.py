@@ -11,7 +11,7 @@ if str(ROOT) not in sys.path:  # benchmarks/ is a folder of the repository, not 
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import report  # noqa: E402
-from benchmarks._common import Collector, layer_ops, load_latest, text_table, write_results  # noqa: E402
+from benchmarks._common import Collector, floor_rows, layer_ops, load_latest, text_table, write_results  # noqa: E402
 
 
 def fake_collector():
@@ -83,6 +83,25 @@ def test_results_files_and_report(tmp_path, monkeypatch):
     assert report.main(["--results", str(tmp_path)]) == 0
     assert "matplotlib is not installed" in (tmp_path / "REPORT.md").read_text()
     assert not (tmp_path / report.CHART).exists()
+
+
+def test_floor_of_one_thread_network_rows(tmp_path):
+    # 3 G binary MACs at 600 G/s and 0.1 G float MACs at 50 G/s: 5 ms + 2 ms = 7 ms per image.
+    c = Collector()
+    for threads, impl, seconds in ((1, "engine", 0.028), (1, "openvino", 0.035), (2, "engine", 0.016)):
+        c.add(group="networks", case="resnet18", label="resnet18 224x224", threads=threads, impl=impl,
+              isa="avx2", layout="nchw", seconds=seconds, ops=2 * 3.1e9 * 2, extra_info={}, batch=2,
+              macs_per_image=(3e9, 1e8) if impl == "engine" else None)
+    ceilings = {"avx2_nibble_bit_macs": 600e9, "avx2_hs_bit_macs": 500e9, "avx2_lut_bit_macs": 300e9,
+                "popcnt64_bit_macs": 200e9, "fma_f32_macs": 50e9}
+    (f,) = floor_rows(c.rows(), ceilings)  # the 2-thread row has no floor: the ceilings are one core's
+    assert f["floor_s"] == pytest.approx(0.014) and f["engine_over_floor"] == pytest.approx(2.0)
+    assert f["openvino_over_floor"] == pytest.approx(2.5)
+    assert floor_rows(c.rows(), {"reason": "no compiler"}) == []
+    write_results(c, tmp_path, {"cpu": "Test CPU", "isa": "avx2", "ceilings": ceilings})
+    assert report.main(["--results", str(tmp_path)]) == 0
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "## Floor (1 thread)" in text and "| resnet18 224x224 | 2 | 28.000 | 14.000 | 2.00 | 2.50 |" in text
 
 
 def test_report_without_results(tmp_path, capsys):
