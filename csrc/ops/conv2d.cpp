@@ -150,8 +150,7 @@ class Conv2d final : public ConvBase {
 
   // Conv rows [first, last) that the windows of pooled rows [p0, p1) cover.
   std::pair<int64_t, int64_t> conv_rows(int64_t p0, int64_t p1) const {
-    return {std::max<int64_t>(0, p0 * pool_.sh - pool_.ph),
-            std::min(out_.h, (p1 - 1) * pool_.sh - pool_.ph + pool_.kh)};
+    return {pool_.cells(p0, 0, out_.h, out_.w).ys, pool_.cells(p1 - 1, 0, out_.h, out_.w).y1};
   }
 
   void run_bands(const RunArgs& a, const Bands& bands) const {
@@ -196,11 +195,10 @@ class Conv2d final : public ConvBase {
   // Pooled pixel (py, px) of sample n from the conv rows in `conv` (the first is conv row r0).
   void pool_pixel(const RunArgs& a, const float* conv, int64_t r0, int64_t n, int64_t py, int64_t px,
                   const float** taps) const {
-    const int64_t y0 = py * pool_.sh - pool_.ph, x0 = px * pool_.sw - pool_.pw;
+    const Window::Cells w = pool_.cells(py, px, out_.h, out_.w);
     size_t n_taps = 0;
-    for (int64_t y = std::max<int64_t>(y0, 0); y < std::min(y0 + pool_.kh, out_.h); ++y)
-      for (int64_t x = std::max<int64_t>(x0, 0); x < std::min(x0 + pool_.kw, out_.w); ++x)
-        taps[n_taps++] = conv + ((y - r0) * out_.w + x) * cout_;
+    for (int64_t y = w.ys; y < w.y1; ++y)
+      for (int64_t x = w.xs; x < w.x1; ++x) taps[n_taps++] = conv + ((y - r0) * out_.w + x) * cout_;
     IRN_ASSERT_CONTRACT("maxpool", n_taps == 0 ? "n_taps must be at least 1" : nullptr);
     a.kernels->maxpool(taps, n_taps, size_t(cout_),
                        a.out + ((n * pooled_out_.h + py) * pooled_out_.w + px) * cout_);

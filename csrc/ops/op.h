@@ -120,6 +120,15 @@ struct Window {
   static Window from(const OpDesc& d);
   // Output size of a window sliding over a map, checked to be at least 1.
   Shape output(const OpDesc& d, const Shape& in, int64_t out_channels) const;
+  // The input rows [ys, y1) and columns [xs, x1) that output pixel (oy, ox)'s window covers in
+  // an h x w map: the window clipped to the map (padded cells are none of them).
+  struct Cells {
+    int64_t ys, y1, xs, x1;
+  };
+  Cells cells(int64_t oy, int64_t ox, int64_t h, int64_t w) const {
+    const int64_t y0 = oy * sh - ph, x0 = ox * sw - pw;
+    return {y0 > 0 ? y0 : 0, y0 + kh < h ? y0 + kh : h, x0 > 0 ? x0 : 0, x0 + kw < w ? x0 + kw : w};
+  }
 };
 
 }  // namespace irnet

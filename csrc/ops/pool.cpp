@@ -69,22 +69,14 @@ class Pool2d final : public Op {
   // in vector registers across the window's taps.
   static constexpr int64_t kChunk = 64;
 
-  // The input rows [ys, y1) and columns [xs, x1) that output pixel (oy, ox)'s window covers.
-  struct Cells {
-    int64_t ys, y1, xs, x1;
-  };
-  Cells cells(int64_t oy, int64_t ox) const {
-    const int64_t y0 = oy * win_.sh - win_.ph, x0 = ox * win_.sw - win_.pw;
-    return {std::max<int64_t>(y0, 0), std::min(y0 + win_.kh, in_.h), std::max<int64_t>(x0, 0),
-            std::min(x0 + win_.kw, in_.w)};
-  }
+  Window::Cells cells(int64_t oy, int64_t ox) const { return win_.cells(oy, ox, in_.h, in_.w); }
 
   // One output pixel of the max pool of sign bits; taps: room for the window's input pixels.
   void pool_bits_pixel(const RunArgs& a, int64_t n, int64_t oy, int64_t ox, const uint64_t** taps) const {
     const int64_t words = int64_t(words_for(size_t(in_.c)));
     const uint64_t* in = a.in_bits;
     uint64_t* dst = a.out_bits + ((n * out_.h + oy) * out_.w + ox) * words;
-    const Cells w = cells(oy, ox);
+    const Window::Cells w = cells(oy, ox);
     size_t n_taps = 0;
     for (int64_t y = w.ys; y < w.y1; ++y)
       for (int64_t x = w.xs; x < w.x1; ++x) taps[n_taps++] = in + ((n * in_.h + y) * in_.w + x) * words;
@@ -95,7 +87,7 @@ class Pool2d final : public Op {
   // taps: room for the window's input pixels.
   void pool_pixel(const RunArgs& a, int64_t n, int64_t oy, int64_t ox, const float** taps) const {
     const int64_t c = in_.c;
-    const Cells w = cells(oy, ox);
+    const Window::Cells w = cells(oy, ox);
     float* dst = a.out + ((n * out_.h + oy) * out_.w + ox) * c;
     size_t n_taps = 0;
     for (int64_t y = w.ys; y < w.y1; ++y)
