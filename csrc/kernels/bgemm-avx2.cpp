@@ -27,7 +27,6 @@ constexpr size_t kFlush = 31;
 // The split rows of A live on the stack: 32 KiB, a quarter of the smallest thread stack a
 // caller is likely to run on, and L1-sized. A group of MR rows takes 2 * MR words per word of K.
 constexpr size_t kSplitWords = 4096;
-constexpr uint64_t kLowNibbles = 0x0f0f0f0f0f0f0f0fULL;
 
 // Columns 0..3 and 4..7 as 64-bit sums (all < 2^32) -> the 8 columns as int32 in order.
 inline __m256i counts8(__m256i lo4, __m256i hi4) {
@@ -108,8 +107,8 @@ void split_rows(const BgemmLhs& a, size_t i0, size_t rows, size_t k0, size_t kw,
     uint64_t* dst = buf + 2 * r * kw;
     for (size_t k = 0; k < kw; ++k, dst += 2) {
       const uint64_t w = row[a.k_offsets[k0 + k]];
-      dst[0] = w & kLowNibbles;
-      dst[1] = (w >> 4) & kLowNibbles;
+      dst[0] = w & kBgemmLowNibbles;
+      dst[1] = (w >> 4) & kBgemmLowNibbles;
     }
   }
 }

@@ -8,13 +8,12 @@ std::vector<uint64_t> bgemm_pack_b(size_t n, size_t k_words, const BgemmKernel& 
   const size_t nr = kernel.nr, panels = (n + nr - 1) / nr;
   if (kernel.lane_bits == 4) {
     // Word k of a panel: nr low-nibble words, then nr high-nibble words.
-    constexpr uint64_t kLowNibbles = 0x0f0f0f0f0f0f0f0fULL;
     std::vector<uint64_t> packed(panels * k_words * 2 * nr, 0);
     for (size_t j = 0; j < n; ++j)
       for (size_t k = 0; k < k_words; ++k) {
         const size_t at = ((j / nr) * k_words + k) * 2 * nr + j % nr;
-        packed[at] = b[j * k_words + k] & kLowNibbles;
-        packed[at + nr] = (b[j * k_words + k] >> 4) & kLowNibbles;
+        packed[at] = b[j * k_words + k] & kBgemmLowNibbles;
+        packed[at + nr] = (b[j * k_words + k] >> 4) & kBgemmLowNibbles;
       }
     return packed;
   }

@@ -116,6 +116,10 @@ inline const char* bgemm_contract_violation(size_t n, const BgemmLhs& a, const B
   return nullptr;
 }
 
+// A word split for a kernel with 4-bit lanes: its low nibbles (w & kBgemmLowNibbles) and its
+// high nibbles ((w >> 4) & kBgemmLowNibbles), B by bgemm_pack_b and A by the kernel itself.
+constexpr uint64_t kBgemmLowNibbles = 0x0f0f0f0f0f0f0f0fULL;
+
 // Where output column col (a multiple of nr) starts in bgemm_pack_b's output for `kernel`.
 inline size_t bgemm_packed_offset(const BgemmKernel& kernel, size_t col, size_t k_words) {
   return col * k_words * (kernel.lane_bits == 4 ? 2 : 1);
