@@ -7,9 +7,15 @@
 //                        operands split into nibbles, so per 32 nibbles one XOR, one vpshufb
 //                        lookup, one byte add), from registers, its 4 x 8 tile's 8 counters;
 //                        bit-MACs/s
+//   avx2_nibble_l1_bit_macs: the same tile with its operands loaded as the kernel loads them, from
+//                        an L1-resident buffer (per word: 8 vpbroadcastq of A's split words and 4
+//                        loads of B's), no epilogue: the fastest the kernel's word loop can go
 //   avx2_hs_bit_macs:    the mix that kernel had before (XOR of 7 words, carry-save adders, 3
 //                        nibble-LUT lookups per 7 words) from registers, 4 independent chains
 //   fma_f32_macs:        vfmadd231ps on 256-bit (AVX2) vectors, fp32 MACs/s
+//   madd_i16_macs:       vpmaddwd + vpaddd on 256-bit vectors (16 int16 products into int32
+//                        sums per pair), MACs/s: the fastest exact integer dot product AVX2
+//                        has without VNNI, the ceiling of an integer stem on such a CPU
 // Built and run by the benchmark suite (benchmarks/ceilings.py) on x86-64 with AVX2.
 #include <immintrin.h>
 
@@ -18,6 +24,8 @@
 #include <cstdio>
 
 namespace {
+
+constexpr int kL1Words = 31;  // the kernel's words between two widenings of the byte counters
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -136,6 +144,47 @@ __attribute__((noinline, target("avx2"))) uint64_t nibble_loop(uint64_t iters, u
   return uint64_t(_mm256_extract_epi64(s, 0));
 }
 
+// Registers: counters ymm0-7, table ymm8, A's two nibble words ymm9-10, lookup ymm11, B ymm12-15
+// (the kernel's own allocation, written out: its loop is inline assembly for the same reason).
+__attribute__((noinline, target("avx2"))) uint64_t nibble_l1_loop(uint64_t iters, const uint64_t* a0, const uint64_t* b0) {
+  alignas(32) uint64_t counts[4];
+  asm volatile("vpxor %%ymm0, %%ymm0, %%ymm0\n\t" "vmovdqa %%ymm0, %%ymm1\n\t" "vmovdqa %%ymm0, %%ymm2\n\t"
+               "vmovdqa %%ymm0, %%ymm3\n\t" "vmovdqa %%ymm0, %%ymm4\n\t" "vmovdqa %%ymm0, %%ymm5\n\t"
+               "vmovdqa %%ymm0, %%ymm6\n\t" "vmovdqa %%ymm0, %%ymm7\n\t" "vpcmpeqb %%ymm8, %%ymm8, %%ymm8\n\t"
+               ::: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8");
+  for (uint64_t n = 0; n < iters; ++n) {
+    const uint64_t *a = a0, *b = b0;
+    for (int k = 0; k < kL1Words; ++k, a += 8, b += 16)
+      asm volatile("vmovdqu (%[b]), %%ymm12\n\t" "vmovdqu 32(%[b]), %%ymm13\n\t"
+          "vmovdqu 64(%[b]), %%ymm14\n\t" "vmovdqu 96(%[b]), %%ymm15\n\t"
+          "vpbroadcastq 0(%[a]), %%ymm9\n\t" "vpbroadcastq 8(%[a]), %%ymm10\n\t"
+          "vpxor %%ymm12, %%ymm9, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm0, %%ymm0\n\t"
+          "vpxor %%ymm14, %%ymm10, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm0, %%ymm0\n\t"
+          "vpxor %%ymm13, %%ymm9, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm1, %%ymm1\n\t"
+          "vpxor %%ymm15, %%ymm10, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm1, %%ymm1\n\t"
+          "vpbroadcastq 16(%[a]), %%ymm9\n\t" "vpbroadcastq 24(%[a]), %%ymm10\n\t"
+          "vpxor %%ymm12, %%ymm9, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm2, %%ymm2\n\t"
+          "vpxor %%ymm14, %%ymm10, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm2, %%ymm2\n\t"
+          "vpxor %%ymm13, %%ymm9, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm3, %%ymm3\n\t"
+          "vpxor %%ymm15, %%ymm10, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm3, %%ymm3\n\t"
+          "vpbroadcastq 32(%[a]), %%ymm9\n\t" "vpbroadcastq 40(%[a]), %%ymm10\n\t"
+          "vpxor %%ymm12, %%ymm9, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm4, %%ymm4\n\t"
+          "vpxor %%ymm14, %%ymm10, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm4, %%ymm4\n\t"
+          "vpxor %%ymm13, %%ymm9, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm5, %%ymm5\n\t"
+          "vpxor %%ymm15, %%ymm10, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm5, %%ymm5\n\t"
+          "vpbroadcastq 48(%[a]), %%ymm9\n\t" "vpbroadcastq 56(%[a]), %%ymm10\n\t"
+          "vpxor %%ymm12, %%ymm9, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm6, %%ymm6\n\t"
+          "vpxor %%ymm14, %%ymm10, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm6, %%ymm6\n\t"
+          "vpxor %%ymm13, %%ymm9, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm7, %%ymm7\n\t"
+          "vpxor %%ymm15, %%ymm10, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm7, %%ymm7\n\t"
+          :: [a] "r"(a), [b] "r"(b)
+          : "memory", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+  }
+  asm volatile("vpaddb %%ymm1, %%ymm0, %%ymm0\n\t" "vpaddb %%ymm7, %%ymm0, %%ymm0\n\t" "vmovdqa %%ymm0, %[c]"
+               : [c] "=m"(counts) :: "xmm0");
+  return counts[0];
+}
+
 __attribute__((noinline, target("avx2,fma"))) float fma_loop(uint64_t iters) {
   __m256 acc[10];
   const __m256 x = _mm256_set1_ps(0.999f), y = _mm256_set1_ps(1e-3f);
@@ -148,6 +197,21 @@ __attribute__((noinline, target("avx2,fma"))) float fma_loop(uint64_t iters) {
   return _mm256_cvtss_f32(s);
 }
 
+__attribute__((noinline, target("avx2"))) uint64_t madd_loop(uint64_t iters, uint64_t seed) {
+  __m256i acc[10];
+  const __m256i x = _mm256_set1_epi16(int16_t(seed | 1)), y = _mm256_set1_epi16(255);
+  for (int i = 0; i < 10; ++i) acc[i] = _mm256_set1_epi32(i);
+  for (uint64_t n = 0; n < iters; ++n)
+#pragma GCC unroll 10
+    for (int i = 0; i < 10; ++i) {
+      acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(x, y));
+      asm volatile("" : "+x"(acc[i]));  // keeps the 10 independent chains from being folded
+    }
+  __m256i s = acc[0];
+  for (int i = 1; i < 10; ++i) s = _mm256_add_epi32(s, acc[i]);
+  return uint64_t(_mm256_extract_epi32(s, 0));
+}
+
 }  // namespace
 
 int main() {
@@ -158,8 +222,15 @@ int main() {
   const double lut = best_rate([&] { sink = sink + lut_loop(iters, sink + 1); }, double(iters) * 4 * 256);
   const double hs = best_rate([&] { sink = sink + hs_loop(iters / 4, sink + 1); }, double(iters / 4) * 4 * 7 * 256);
   const double nibble = best_rate([&] { sink = sink + nibble_loop(iters / 4, sink + 1); }, double(iters / 4) * 4 * 8 * 64);
+  alignas(64) static uint64_t a_words[kL1Words * 8], b_words[kL1Words * 16];
+  for (int i = 0; i < kL1Words * 16; ++i) b_words[i] = 0x0f0f0f0f0f0f0f0fULL & (0x9e3779b97f4a7c15ULL * uint64_t(i + 1));
+  for (int i = 0; i < kL1Words * 8; ++i) a_words[i] = 0x0f0f0f0f0f0f0f0fULL & (0xc2b2ae3d27d4eb4fULL * uint64_t(i + 1));
+  const double nibble_l1 = best_rate([&] { sink = sink + nibble_l1_loop(iters / 4 / kL1Words, a_words, b_words); },
+                                     double(iters / 4 / kL1Words) * kL1Words * 4 * 8 * 64);
   const double fma = best_rate([&] { fsink = fsink + fma_loop(iters); }, double(iters) * 10 * 8);
+  const double madd = best_rate([&] { sink = sink + madd_loop(iters, sink + 1); }, double(iters) * 10 * 16);
   std::printf("{\"popcnt64_bit_macs\": %.6g, \"avx2_lut_bit_macs\": %.6g, \"avx2_hs_bit_macs\": %.6g, "
-              "\"avx2_nibble_bit_macs\": %.6g, \"fma_f32_macs\": %.6g}\n", popcnt, lut, hs, nibble, fma);
+              "\"avx2_nibble_bit_macs\": %.6g, \"avx2_nibble_l1_bit_macs\": %.6g, \"fma_f32_macs\": %.6g, "
+              "\"madd_i16_macs\": %.6g}\n", popcnt, lut, hs, nibble, nibble_l1, fma, madd);
   return int(sink & 0) + int(fsink * 0);
 }
