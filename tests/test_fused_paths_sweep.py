@@ -276,7 +276,7 @@ def fused_paths(model, path, graph):
                     hit.add("option-A shortcut fused as a residual")
             if src.endswith(" (sign bits)"):
                 hit.add("floats and sign bits written together (Step::out_bits)")
-            elif src not in (graph["inputs"][0]["name"],) and not written(src):
+            elif src != graph["inputs"][0]["name"] and not written(src):
                 hit.add("sign bits only between convs (chain)")
             if src.endswith(" (sign bits)") or not written(src):
                 rs = readers[src]
