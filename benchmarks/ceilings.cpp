@@ -144,46 +144,42 @@ __attribute__((noinline, target("avx2"))) uint64_t nibble_loop(uint64_t iters, u
   return uint64_t(_mm256_extract_epi64(s, 0));
 }
 
+// One row of the tile at A offset `off` (bytes): its two nibble words broadcast, each XORed with
+// B's 4 + 4 column vectors, looked up, added to the row's counters c0 and c1.
+#define IRN_L1_ROW(off, c0, c1)                                                                          \
+  "vpbroadcastq " #off "(%[a]), %%ymm9\n\tvpbroadcastq " #off "+8(%[a]), %%ymm10\n\t"                   \
+  "vpxor %%ymm12, %%ymm9, %%ymm11\n\tvpshufb %%ymm11, %%ymm8, %%ymm11\n\tvpaddb %%ymm11, " c0 ", " c0 "\n\t" \
+  "vpxor %%ymm14, %%ymm10, %%ymm11\n\tvpshufb %%ymm11, %%ymm8, %%ymm11\n\tvpaddb %%ymm11, " c0 ", " c0 "\n\t" \
+  "vpxor %%ymm13, %%ymm9, %%ymm11\n\tvpshufb %%ymm11, %%ymm8, %%ymm11\n\tvpaddb %%ymm11, " c1 ", " c1 "\n\t" \
+  "vpxor %%ymm15, %%ymm10, %%ymm11\n\tvpshufb %%ymm11, %%ymm8, %%ymm11\n\tvpaddb %%ymm11, " c1 ", " c1 "\n\t"
+
 // Registers: counters ymm0-7, table ymm8, A's two nibble words ymm9-10, lookup ymm11, B ymm12-15
 // (the kernel's own allocation, written out: its loop is inline assembly for the same reason).
+// One asm statement holds the loops, so the counters stay in their registers throughout.
 __attribute__((noinline, target("avx2"))) uint64_t nibble_l1_loop(uint64_t iters, const uint64_t* a0, const uint64_t* b0) {
   alignas(32) uint64_t counts[4];
-  asm volatile("vpxor %%ymm0, %%ymm0, %%ymm0\n\t" "vmovdqa %%ymm0, %%ymm1\n\t" "vmovdqa %%ymm0, %%ymm2\n\t"
-               "vmovdqa %%ymm0, %%ymm3\n\t" "vmovdqa %%ymm0, %%ymm4\n\t" "vmovdqa %%ymm0, %%ymm5\n\t"
-               "vmovdqa %%ymm0, %%ymm6\n\t" "vmovdqa %%ymm0, %%ymm7\n\t" "vpcmpeqb %%ymm8, %%ymm8, %%ymm8\n\t"
-               ::: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8");
-  for (uint64_t n = 0; n < iters; ++n) {
-    const uint64_t *a = a0, *b = b0;
-    for (int k = 0; k < kL1Words; ++k, a += 8, b += 16)
-      asm volatile("vmovdqu (%[b]), %%ymm12\n\t" "vmovdqu 32(%[b]), %%ymm13\n\t"
-          "vmovdqu 64(%[b]), %%ymm14\n\t" "vmovdqu 96(%[b]), %%ymm15\n\t"
-          "vpbroadcastq 0(%[a]), %%ymm9\n\t" "vpbroadcastq 8(%[a]), %%ymm10\n\t"
-          "vpxor %%ymm12, %%ymm9, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm0, %%ymm0\n\t"
-          "vpxor %%ymm14, %%ymm10, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm0, %%ymm0\n\t"
-          "vpxor %%ymm13, %%ymm9, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm1, %%ymm1\n\t"
-          "vpxor %%ymm15, %%ymm10, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm1, %%ymm1\n\t"
-          "vpbroadcastq 16(%[a]), %%ymm9\n\t" "vpbroadcastq 24(%[a]), %%ymm10\n\t"
-          "vpxor %%ymm12, %%ymm9, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm2, %%ymm2\n\t"
-          "vpxor %%ymm14, %%ymm10, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm2, %%ymm2\n\t"
-          "vpxor %%ymm13, %%ymm9, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm3, %%ymm3\n\t"
-          "vpxor %%ymm15, %%ymm10, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm3, %%ymm3\n\t"
-          "vpbroadcastq 32(%[a]), %%ymm9\n\t" "vpbroadcastq 40(%[a]), %%ymm10\n\t"
-          "vpxor %%ymm12, %%ymm9, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm4, %%ymm4\n\t"
-          "vpxor %%ymm14, %%ymm10, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm4, %%ymm4\n\t"
-          "vpxor %%ymm13, %%ymm9, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm5, %%ymm5\n\t"
-          "vpxor %%ymm15, %%ymm10, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm5, %%ymm5\n\t"
-          "vpbroadcastq 48(%[a]), %%ymm9\n\t" "vpbroadcastq 56(%[a]), %%ymm10\n\t"
-          "vpxor %%ymm12, %%ymm9, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm6, %%ymm6\n\t"
-          "vpxor %%ymm14, %%ymm10, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm6, %%ymm6\n\t"
-          "vpxor %%ymm13, %%ymm9, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm7, %%ymm7\n\t"
-          "vpxor %%ymm15, %%ymm10, %%ymm11\n\t" "vpshufb %%ymm11, %%ymm8, %%ymm11\n\t" "vpaddb %%ymm11, %%ymm7, %%ymm7\n\t"
-          :: [a] "r"(a), [b] "r"(b)
-          : "memory", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
-  }
-  asm volatile("vpaddb %%ymm1, %%ymm0, %%ymm0\n\t" "vpaddb %%ymm7, %%ymm0, %%ymm0\n\t" "vmovdqa %%ymm0, %[c]"
-               : [c] "=m"(counts) :: "xmm0");
+  const uint64_t *a, *b;
+  uint64_t k;
+  asm volatile(
+      "vpxor %%ymm0, %%ymm0, %%ymm0\n\tvmovdqa %%ymm0, %%ymm1\n\tvmovdqa %%ymm0, %%ymm2\n\t"
+      "vmovdqa %%ymm0, %%ymm3\n\tvmovdqa %%ymm0, %%ymm4\n\tvmovdqa %%ymm0, %%ymm5\n\t"
+      "vmovdqa %%ymm0, %%ymm6\n\tvmovdqa %%ymm0, %%ymm7\n\tvpcmpeqb %%ymm8, %%ymm8, %%ymm8\n\t"
+      "2:\n\tmov %[a0], %[a]\n\tmov %[b0], %[b]\n\tmov %[words], %[k]\n\t"
+      "1:\n\t"
+      "vmovdqu (%[b]), %%ymm12\n\tvmovdqu 32(%[b]), %%ymm13\n\tvmovdqu 64(%[b]), %%ymm14\n\tvmovdqu 96(%[b]), %%ymm15\n\t"
+      IRN_L1_ROW(0, "%%ymm0", "%%ymm1") IRN_L1_ROW(16, "%%ymm2", "%%ymm3")
+      IRN_L1_ROW(32, "%%ymm4", "%%ymm5") IRN_L1_ROW(48, "%%ymm6", "%%ymm7")
+      "add $64, %[a]\n\tsub $-128, %[b]\n\tdec %[k]\n\tjnz 1b\n\t"
+      "dec %[n]\n\tjnz 2b\n\t"
+      "vpaddb %%ymm1, %%ymm0, %%ymm0\n\tvpaddb %%ymm7, %%ymm0, %%ymm0\n\tvmovdqa %%ymm0, %[c]\n\t"
+      : [n] "+r"(iters), [a] "=&r"(a), [b] "=&r"(b), [k] "=&r"(k), [c] "=m"(counts)
+      : [a0] "r"(a0), [b0] "r"(b0), [words] "i"(kL1Words)
+      : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+        "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
   return counts[0];
 }
+
+#undef IRN_L1_ROW
 
 __attribute__((noinline, target("avx2,fma"))) float fma_loop(uint64_t iters) {
   __m256 acc[10];
@@ -225,6 +221,7 @@ int main() {
   alignas(64) static uint64_t a_words[kL1Words * 8], b_words[kL1Words * 16];
   for (int i = 0; i < kL1Words * 16; ++i) b_words[i] = 0x0f0f0f0f0f0f0f0fULL & (0x9e3779b97f4a7c15ULL * uint64_t(i + 1));
   for (int i = 0; i < kL1Words * 8; ++i) a_words[i] = 0x0f0f0f0f0f0f0f0fULL & (0xc2b2ae3d27d4eb4fULL * uint64_t(i + 1));
+  // iters / 4 / kL1Words >= 1: the loop runs its outer count down to 0 once.
   const double nibble_l1 = best_rate([&] { sink = sink + nibble_l1_loop(iters / 4 / kL1Words, a_words, b_words); },
                                      double(iters / 4 / kL1Words) * kL1Words * 4 * 8 * 64);
   const double fma = best_rate([&] { fsink = fsink + fma_loop(iters); }, double(iters) * 10 * 8);
